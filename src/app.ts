@@ -1,0 +1,318 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import cors from 'cors';
+import express from 'express';
+import { GraphQLError, parse, specifiedRules, validate, type ExecutionArgs } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { AppConfig } from './config/config';
+import { CatalogService } from './catalog/catalog.service';
+import { OrdersService } from './orders/orders.service';
+import { Outbox } from './realtime/outbox';
+import { InProcessPubSub, RedisPubSub, type PubSub } from './realtime/pubsub';
+import { RealtimeService } from './realtime/realtime.service';
+import { signToken, userFromAuthorization, type User } from './shared/auth';
+import { initOrm, type Orm } from './shared/db/orm';
+import { seedDemoCatalog } from './shared/db/seed';
+import { DomainError, formatClientError } from './shared/errors';
+import { createLoaders, type GraphQLContext, type Services } from './shared/graphql/context';
+import { assertComplexity, validationRules } from './shared/graphql/limits';
+import { playgroundRouter } from './shared/graphql/playground';
+import { RateLimiter } from './shared/graphql/rate-limit';
+import { buildAppSchema } from './shared/graphql/schema';
+import type { Logger } from './shared/logger';
+import { Metrics } from './shared/metrics';
+
+export interface App {
+  server: Server;
+  /** `http://host:port` the server listens on. */
+  url: string;
+  services: Services;
+  orm: Orm;
+  pubsub: PubSub;
+  metrics: Metrics;
+  /** Graceful stop: no new connections, in-flight requests finished, sockets closed, resources released. */
+  close(): Promise<void>;
+}
+
+/**
+ * Wiring only: config → ORM → pub/sub → services → Express (health, metrics, playground, GraphQL) + graphql-ws on the
+ * same port. Business logic lives in the services; this file decides what talks to what.
+ */
+export async function startApp(config: AppConfig, log: Logger): Promise<App> {
+  const orm = await initOrm(config.database);
+  if (config.autoMigrate) await orm.getMigrator().up();
+  if (config.seedDemo) await seedDemoCatalog(orm, log);
+
+  const pubsub: PubSub = config.redisUrl ? new RedisPubSub(config.redisUrl, log) : new InProcessPubSub();
+  const metrics = new Metrics();
+  const outbox = new Outbox(orm, pubsub, log);
+  const catalog = new CatalogService(orm);
+  const orders = new OrdersService(orm, catalog, outbox, config.shipping, config.paymentTimeoutSeconds, metrics);
+  const realtime = new RealtimeService(orm, pubsub, metrics);
+  const services: Services = { config, catalog, orders, realtime };
+
+  const schema = buildAppSchema();
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  const server = createServer(app);
+
+  app.use((req, res, next) => {
+    const header = req.headers['x-request-id'];
+    const id = typeof header === 'string' && /^[\w.-]{1,100}$/.test(header) ? header : randomUUID();
+    res.locals.requestId = id;
+    res.setHeader('x-request-id', id);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.debug({ requestId: id, method: req.method, path: req.path, status: res.statusCode, ms }, 'request');
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', async (_req, res) => {
+    const checks: Record<string, string> = {};
+    try {
+      await orm.em.getConnection().execute('select 1');
+      checks.database = 'ok';
+    } catch {
+      checks.database = 'unreachable';
+    }
+    if (config.redisUrl) {
+      try {
+        await pubsub.ping();
+        checks.redis = 'ok';
+      } catch {
+        checks.redis = 'unreachable';
+      }
+    }
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('content-type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+
+  app.use(
+    playgroundRouter({
+      graphqlPath: '/graphql',
+      defaultHeaders: config.production
+        ? undefined
+        : { Authorization: `Bearer ${signToken(config.jwtSecret, { id: 'admin', role: 'admin' }, '30d')}` },
+      defaultQuery: PLAYGROUND_EXAMPLES,
+      title: 'Orders & payments — GraphQL',
+    }),
+  );
+
+  // graphql-ws on the same port and path as HTTP GraphQL.
+  const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: 64 * 1024 });
+  const wsCleanup = useServer<Record<string, unknown>, { user?: User }>(
+    {
+      schema,
+      onConnect: (ctx) => {
+        try {
+          const user = userFromAuthorization(config.jwtSecret, ctx.connectionParams?.authorization);
+          if (!user) return false;
+          ctx.extra.user = user;
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      onSubscribe: (ctx, _id, payload) => {
+        let document;
+        try {
+          document = parse(payload.query);
+        } catch (err) {
+          return [err as GraphQLError];
+        }
+        const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
+        if (errors.length) return [...errors];
+        try {
+          assertComplexity(schema, document, payload.variables ?? undefined, payload.operationName);
+        } catch (err) {
+          return [err as GraphQLError];
+        }
+        const contextValue: GraphQLContext = {
+          user: ctx.extra.user ?? null,
+          requestId: randomUUID(),
+          ip: ctx.extra.request.socket.remoteAddress ?? '',
+          log,
+          services,
+          loaders: createLoaders(services),
+        };
+        return {
+          schema,
+          document,
+          variableValues: payload.variables,
+          operationName: payload.operationName,
+          contextValue,
+        } satisfies ExecutionArgs;
+      },
+      onNext: (_ctx, _id, _payload, args, result) => {
+        if (!result.errors?.length) return;
+        const requestId = (args.contextValue as GraphQLContext).requestId;
+        return {
+          ...result,
+          errors: result.errors.map((e) =>
+            formatClientError(e.toJSON(), e, (err) => log.error({ err, requestId }, 'unexpected error in a subscription')),
+          ),
+        };
+      },
+    },
+    wsServer,
+  );
+
+  const limiter = new RateLimiter(config.rateLimitPerMinute);
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    validationRules,
+    introspection: true,
+    csrfPrevention: true,
+    includeStacktraceInErrorResponses: false,
+    formatError: (formatted, error) =>
+      formatClientError(formatted, error, (err) => log.error({ err }, 'unexpected error answered as INTERNAL_SERVER_ERROR')),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer: server }),
+      ApolloServerPluginLandingPageDisabled(),
+      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+      operationGuards(limiter),
+      metricsPlugin(metrics),
+    ],
+  });
+  await apollo.start();
+
+  app.use(
+    '/graphql',
+    cors({ exposedHeaders: ['x-request-id'], maxAge: 600 }),
+    express.json({ limit: '256kb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }): Promise<GraphQLContext> => {
+        let user: User | null;
+        try {
+          user = userFromAuthorization(config.jwtSecret, req.headers.authorization);
+        } catch (err) {
+          const message = err instanceof DomainError ? err.message : 'The token is not valid';
+          throw new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+        }
+        const requestId = res.locals.requestId as string;
+        return {
+          user,
+          requestId,
+          ip: req.ip ?? '',
+          log: log.child({ requestId }),
+          services,
+          loaders: createLoaders(services),
+        };
+      },
+    }),
+  );
+
+  app.use((_req, res) => void res.status(404).json({ error: 'not found' }));
+  app.use((err: Error & { status?: number; type?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) log.error({ err, requestId: res.locals.requestId }, 'unhandled HTTP error');
+    res.status(status).json({ error: status === 500 ? 'internal server error' : err.message });
+  });
+
+  const timers = [
+    setInterval(() => outbox.sweep().catch((err) => log.warn({ err: (err as Error).message }, 'outbox sweep failed')), 5000),
+  ];
+  for (const t of timers) t.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      for (const t of timers) clearInterval(t);
+      for (const client of wsServer.clients) client.close(1001, 'server shutting down');
+      await apollo.stop();
+      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+      await pubsub.close();
+      await orm.close(true);
+    })());
+
+  return { server, url, services, orm, pubsub, metrics, close };
+}
+
+/** Rate limit for customers' mutations and the complexity limit, both after the operation is known. */
+function operationGuards(limiter: RateLimiter): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, document, request, contextValue, schema }) {
+          assertComplexity(schema, document, request.variables, request.operationName);
+          if (operation?.operation !== 'mutation' || contextValue.user?.role === 'admin') return;
+          const key = contextValue.user ? `user:${contextValue.user.id}` : `ip:${contextValue.ip}`;
+          if (!limiter.hit(key)) {
+            throw new GraphQLError('Too many requests; slow down', {
+              extensions: { code: 'RATE_LIMITED', retryAfterSeconds: limiter.retryAfter(), http: { status: 429 } },
+            });
+          }
+        },
+      };
+    },
+  };
+}
+
+function metricsPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      const end = process.hrtime.bigint();
+      return {
+        async willSendResponse({ operation, operationName, errors, response }) {
+          const labels = { operation: operationName ?? 'anonymous', type: operation?.operation ?? 'unknown' };
+          const failed = Boolean(errors?.length) || (response.body.kind === 'single' && Boolean(response.body.singleResult.errors));
+          metrics.graphqlRequests.inc({ ...labels, outcome: failed ? 'error' : 'ok' });
+          metrics.graphqlDuration.observe(labels, Number(process.hrtime.bigint() - end) / 1e9);
+        },
+      };
+    },
+  };
+}
+
+const PLAYGROUND_EXAMPLES = `# Orders & payments. The Authorization header below is an admin token for development.
+# Run one operation at a time with the ▶ button.
+
+query Products {
+  products { id sku name priceAmount currency stock active }
+}
+
+query Preview {
+  previewOrder(input: { items: [{ sku: "TEA-001", quantity: 2 }], couponCode: "WELCOME10" }) {
+    items { sku name unitPriceAmount quantity lineTotalAmount }
+    subtotalAmount discountAmount shippingAmount totalAmount
+  }
+}
+
+mutation CreateOrder {
+  createOrder(input: {
+    items: [{ sku: "TEA-001", quantity: 2 }]
+    shippingAddress: { name: "Li Lei", phone: "13800138000", province: "Zhejiang", city: "Hangzhou", line1: "1 West Lake Rd" }
+  }) { id orderNo status totalAmount expiresAt }
+}
+
+query Orders {
+  orders(first: 10) { edges { cursor node { id orderNo status totalAmount history { from to actor reason at } } } pageInfo { hasNextPage endCursor } }
+}
+
+# Paste an order id, run this in its own tab, then change the order from another tab.
+subscription Watch {
+  paymentStatusChanged(orderId: "ORDER_ID") { orderNo orderStatus paymentStatus paidAmount occurredAt }
+}
+`;

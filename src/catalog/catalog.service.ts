@@ -1,0 +1,178 @@
+import { UniqueConstraintViolationException, raw } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/knex';
+import type { Orm } from '../shared/db/orm';
+import { DEFAULT_MERCHANT_ID } from '../shared/db/entity';
+import { DomainError, ErrorCode, badInput, notFound } from '../shared/errors';
+import type { OrderItem } from '../orders/order.entity';
+import { Coupon, CouponKind } from './coupon.entity';
+import { Product } from './product.entity';
+
+export interface ProductInput {
+  sku: string;
+  name: string;
+  priceAmount: number;
+  currency?: string | null;
+  stock: number;
+  active?: boolean | null;
+}
+
+export interface CouponInput {
+  code: string;
+  kind: CouponKind;
+  value: number;
+  minSpendAmount?: number | null;
+  startsAt?: Date | null;
+  endsAt?: Date | null;
+  usageLimit?: number | null;
+}
+
+/** Products, stock and coupons. Stock and coupon usage change only through conditional updates, never read-modify-write. */
+export class CatalogService {
+  constructor(private readonly orm: Orm) {}
+
+  async listProducts(includeInactive: boolean, merchantId = DEFAULT_MERCHANT_ID): Promise<Product[]> {
+    const where = includeInactive ? { merchantId } : { merchantId, active: true };
+    return this.orm.em.fork().find(Product, where, { orderBy: { sku: 'asc' } });
+  }
+
+  async createProduct(input: ProductInput, merchantId = DEFAULT_MERCHANT_ID): Promise<Product> {
+    const em = this.orm.em.fork();
+    const product = em.create(Product, {
+      merchantId,
+      sku: input.sku,
+      name: input.name,
+      priceAmount: input.priceAmount,
+      currency: input.currency ?? 'CNY',
+      stock: input.stock,
+      active: input.active ?? true,
+    });
+    try {
+      await em.flush();
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) throw badInput(`A product with SKU ${input.sku} exists`);
+      throw err;
+    }
+    return product;
+  }
+
+  async updateProduct(
+    id: string,
+    input: { name?: string | null; priceAmount?: number | null; active?: boolean | null },
+  ): Promise<Product> {
+    const em = this.orm.em.fork();
+    const product = await em.findOne(Product, { id });
+    if (!product) throw notFound('Product');
+    if (input.name != null) product.name = input.name;
+    if (input.priceAmount != null) product.priceAmount = input.priceAmount;
+    if (input.active != null) product.active = input.active;
+    await em.flush();
+    return product;
+  }
+
+  /** Adds (or, negative, removes) stock; a change that would go below zero is BAD_USER_INPUT and changes nothing. */
+  async restockProduct(id: string, quantity: number): Promise<Product> {
+    const em = this.orm.em.fork();
+    const changed = await em
+      .createQueryBuilder(Product)
+      .update({ stock: raw('stock + ?', [quantity]), updatedAt: new Date() })
+      .where({ id, stock: { $gte: -quantity } })
+      .execute('run');
+    const product = await em.findOne(Product, { id });
+    if (!product) throw notFound('Product');
+    if (!changed.affectedRows) throw badInput(`Stock of ${product.sku} is ${product.stock}; it cannot go below zero`);
+    return product;
+  }
+
+  async createCoupon(input: CouponInput, merchantId = DEFAULT_MERCHANT_ID): Promise<Coupon> {
+    if (input.kind === CouponKind.PERCENT && (input.value < 1 || input.value > 100)) {
+      throw badInput('A PERCENT coupon takes a value from 1 to 100');
+    }
+    if (input.kind === CouponKind.FIXED && input.value < 1) throw badInput('A FIXED coupon takes a positive value');
+    if (input.startsAt && input.endsAt && input.startsAt >= input.endsAt) throw badInput('startsAt must be before endsAt');
+    const em = this.orm.em.fork();
+    const coupon = em.create(Coupon, {
+      merchantId,
+      code: input.code,
+      kind: input.kind,
+      value: input.value,
+      minSpendAmount: input.minSpendAmount ?? 0,
+      startsAt: input.startsAt ?? null,
+      endsAt: input.endsAt ?? null,
+      usageLimit: input.usageLimit ?? null,
+    });
+    try {
+      await em.flush();
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) throw badInput(`A coupon with code ${input.code} exists`);
+      throw err;
+    }
+    return coupon;
+  }
+
+  /** The products for order lines, in line order; unknown, inactive or repeated SKUs are BAD_USER_INPUT. */
+  async productsForLines(
+    em: EntityManager,
+    lines: ReadonlyArray<{ sku: string; quantity: number }>,
+    merchantId = DEFAULT_MERCHANT_ID,
+  ): Promise<Array<{ product: Product; quantity: number }>> {
+    if (lines.length === 0) throw badInput('An order needs at least one item');
+    const skus = lines.map((l) => l.sku);
+    const repeated = skus.find((s, i) => skus.indexOf(s) !== i);
+    if (repeated) throw badInput(`SKU ${repeated} appears more than once; use one line with a quantity`);
+    const products = await em.find(Product, { merchantId, sku: { $in: skus } });
+    const bySku = new Map(products.map((p) => [p.sku, p]));
+    return lines.map((line) => {
+      const product = bySku.get(line.sku);
+      if (!product || !product.active) throw badInput(`Unknown or unavailable SKU: ${line.sku}`, { sku: line.sku });
+      return { product, quantity: line.quantity };
+    });
+  }
+
+  async findCoupon(em: EntityManager, code: string, merchantId = DEFAULT_MERCHANT_ID): Promise<Coupon> {
+    const coupon = await em.findOne(Coupon, { merchantId, code });
+    if (!coupon) throw new DomainError(ErrorCode.COUPON_INVALID, `Coupon ${code} does not exist`);
+    return coupon;
+  }
+
+  /** Takes one use of a coupon; COUPON_INVALID when a concurrent order took the last one. */
+  async takeCoupon(em: EntityManager, coupon: Coupon): Promise<void> {
+    const res = await em
+      .createQueryBuilder(Coupon)
+      .update({ usedCount: raw('used_count + 1') })
+      .where('id = ? and (usage_limit is null or usage_limit > used_count)', [coupon.id])
+      .execute('run');
+    if (!res.affectedRows) throw new DomainError(ErrorCode.COUPON_INVALID, `Coupon ${coupon.code} has been used up`);
+  }
+
+  async releaseCoupon(em: EntityManager, couponId: string): Promise<void> {
+    await em
+      .createQueryBuilder(Coupon)
+      .update({ usedCount: raw('used_count - 1') })
+      .where({ id: couponId, usedCount: { $gt: 0 } })
+      .execute('run');
+  }
+
+  /** Reserves stock for every line or fails with OUT_OF_STOCK (the caller's transaction then rolls back). */
+  async reserveStock(em: EntityManager, lines: ReadonlyArray<{ product: Product; quantity: number }>): Promise<void> {
+    for (const { product, quantity } of lines) {
+      const res = await em
+        .createQueryBuilder(Product)
+        .update({ stock: raw('stock - ?', [quantity]) })
+        .where({ id: product.id, stock: { $gte: quantity } })
+        .execute('run');
+      if (!res.affectedRows) {
+        throw new DomainError(ErrorCode.OUT_OF_STOCK, `Not enough stock for ${product.sku}`, { sku: product.sku });
+      }
+    }
+  }
+
+  async releaseStock(em: EntityManager, items: readonly OrderItem[], merchantId = DEFAULT_MERCHANT_ID): Promise<void> {
+    for (const item of items) {
+      await em
+        .createQueryBuilder(Product)
+        .update({ stock: raw('stock + ?', [item.quantity]) })
+        .where({ merchantId, sku: item.sku })
+        .execute('run');
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import { Entity, PrimaryKey, Property } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/knex';
+import type { Orm } from '../shared/db/orm';
+import type { Logger } from 'pino';
+import { newId } from '../shared/db/entity';
+import type { PubSub } from './pubsub';
+
+/** An event written in the same transaction as the change it announces; published after commit, then deleted. */
+@Entity({ tableName: 'outbox' })
+export class OutboxMessage {
+  @PrimaryKey({ type: 'uuid' })
+  id: string = newId();
+
+  @Property({ length: 200 })
+  topic!: string;
+
+  @Property({ type: 'json' })
+  payload!: unknown;
+
+  @Property({ type: 'datetime', index: true })
+  createdAt: Date = new Date();
+}
+
+export type Emit = (topic: string, payload: unknown) => void;
+
+/**
+ * The transactional outbox, the one way events leave the service.
+ *
+ * `transaction` runs the work in a database transaction, handing it `emit`; emitted events are rows of the same
+ * transaction, so they exist if and only if the change committed. After commit they are published at once and
+ * deleted. A crash between commit and publish leaves rows behind; `sweep` (run periodically by every instance)
+ * publishes rows older than a few seconds. Delivery is therefore at least once: payloads are full state snapshots, so a
+ * repeated event is harmless to a checkout screen.
+ */
+export class Outbox {
+  constructor(
+    private readonly orm: Orm,
+    private readonly pubsub: PubSub,
+    private readonly log: Logger,
+  ) {}
+
+  async transaction<T>(em: EntityManager, work: (tx: EntityManager, emit: Emit) => Promise<T>): Promise<T> {
+    const messages: OutboxMessage[] = [];
+    const result = await em.transactional(async (tx) => {
+      const emit: Emit = (topic, payload) => {
+        const message = tx.create(OutboxMessage, { topic, payload, createdAt: new Date() });
+        messages.push(message);
+      };
+      return work(tx, emit);
+    });
+    if (messages.length) await this.deliver(messages);
+    return result;
+  }
+
+  /** Publishes messages left behind by a crash (older than `olderThanMs`). */
+  async sweep(olderThanMs = 5000): Promise<number> {
+    const em = this.orm.em.fork();
+    const stale = await em.find(
+      OutboxMessage,
+      { createdAt: { $lt: new Date(Date.now() - olderThanMs) } },
+      { orderBy: { createdAt: 'asc' }, limit: 200 },
+    );
+    if (stale.length) await this.deliver(stale);
+    return stale.length;
+  }
+
+  private async deliver(messages: OutboxMessage[]): Promise<void> {
+    const published: string[] = [];
+    for (const m of messages) {
+      try {
+        await this.pubsub.publish(m.topic, m.payload);
+        published.push(m.id);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, topic: m.topic }, 'publish failed; the outbox sweep will retry');
+      }
+    }
+    if (!published.length) return;
+    try {
+      await this.orm.em.fork().nativeDelete(OutboxMessage, { id: { $in: published } });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not delete published outbox rows; they may be published again');
+    }
+  }
+}

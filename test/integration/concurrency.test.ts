@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { codeOf, startTestApp, type Db, type TestApp } from '../helpers/app';
+import { markPaidThroughMachine } from '../helpers/orders';
+
+const databases: Db[] = inject('postgres') ? ['sqlite', 'postgresql'] : ['sqlite'];
+
+describe.each(databases)('concurrency on %s', (db) => {
+  let t: TestApp;
+  let admin: string;
+
+  beforeAll(async () => {
+    t = await startTestApp(db);
+    admin = t.token('root', 'admin');
+  });
+  afterAll(async () => t?.close());
+
+  const createOrder = (token: string, input: Record<string, unknown>) =>
+    t.gql(`mutation($input: CreateOrderInput!) { createOrder(input: $input) { id status } }`, { input }, token);
+
+  it('20 concurrent orders for a SKU with stock 5: exactly 5 orders, stock 0, the rest OUT_OF_STOCK', async () => {
+    await t.gql(`mutation { createProduct(input: { sku: "HOT", name: "Hot item", priceAmount: 100, stock: 5 }) { id } }`, {}, admin);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => createOrder(t.token(`buyer${i}`), { items: [{ sku: 'HOT', quantity: 1 }] })),
+    );
+    const ok = results.filter((r) => r.data?.createOrder);
+    const codes = results.filter((r) => r.errors).map(codeOf);
+    expect(ok).toHaveLength(5);
+    expect(codes).toEqual(Array(15).fill('OUT_OF_STOCK'));
+    const stock = (await t.gql(`{ products { sku stock } }`, {}, admin)).data.products.find((p: any) => p.sku === 'HOT').stock;
+    expect(stock).toBe(0);
+    const all = await t.gql(`{ orders(first: 100) { edges { node { id } } } }`, {}, admin);
+    expect(all.data.orders.edges).toHaveLength(5);
+  });
+
+  it('the same idempotency key sent 10 times at once creates one order', async () => {
+    await t.gql(`mutation { createProduct(input: { sku: "IDEM", name: "Idem", priceAmount: 100, stock: 100 }) { id } }`, {}, admin);
+    const dave = t.token('dave');
+    const input = { items: [{ sku: 'IDEM', quantity: 1 }], idempotencyKey: 'same-key' };
+    const results = await Promise.all(Array.from({ length: 10 }, () => createOrder(dave, input)));
+    const ids = new Set(results.map((r) => r.data?.createOrder?.id));
+    expect(results.every((r) => !r.errors)).toBe(true);
+    expect(ids.size).toBe(1);
+    const stock = (await t.gql(`{ products { sku stock } }`, {}, admin)).data.products.find((p: any) => p.sku === 'IDEM').stock;
+    expect(stock).toBe(99);
+  });
+
+  it('concurrent cancelOrder and shipOrder on one order: one wins, the other INVALID_TRANSITION', async () => {
+    await t.gql(`mutation { createProduct(input: { sku: "RACE", name: "Race", priceAmount: 100, stock: 100 }) { id } }`, {}, admin);
+    for (let round = 0; round < 5; round++) {
+      const erin = t.token('erin');
+      const { data } = await createOrder(erin, { items: [{ sku: 'RACE', quantity: 1 }] });
+      const id = data.createOrder.id;
+      // Cancel needs PENDING_PAYMENT/PAYING and ship needs PAID, so the race is the customer's cancel against the
+      // payment + ship path: whichever commits first makes the other an INVALID_TRANSITION, never both.
+      const [cancel, paidThenShip] = await Promise.allSettled([
+        t.gql(`mutation($id: ID!) { cancelOrder(orderId: $id) { status } }`, { id }, erin),
+        (async () => {
+          await markPaidThroughMachine(t.app, id);
+          return t.gql(`mutation($id: ID!) { shipOrder(orderId: $id, carrier: "SF", trackingNo: "SF0001") { status } }`, { id }, admin);
+        })(),
+      ]);
+      const final = (await t.gql(`query($id: ID!) { order(id: $id) { status history { to } } }`, { id }, admin)).data.order;
+      if (final.status === 'CANCELLED') {
+        expect(cancel.status === 'fulfilled' && cancel.value.data?.cancelOrder?.status).toBe('CANCELLED');
+        expect(paidThenShip.status === 'rejected' || codeOf((paidThenShip as any).value) === 'INVALID_TRANSITION').toBe(true);
+        expect(final.history.map((h: any) => h.to)).toEqual(['PENDING_PAYMENT', 'CANCELLED']);
+      } else {
+        expect(final.status).toBe('PROCESSING');
+        expect(cancel.status === 'fulfilled' && codeOf(cancel.value)).toBe('INVALID_TRANSITION');
+        expect(final.history.map((h: any) => h.to)).toEqual(['PENDING_PAYMENT', 'PAYING', 'PAID', 'PROCESSING']);
+      }
+    }
+  });
+
+  it('two concurrent cancels: one wins, the other INVALID_TRANSITION, stock released once', async () => {
+    await t.gql(`mutation { createProduct(input: { sku: "DUO", name: "Duo", priceAmount: 100, stock: 100 }) { id } }`, {}, admin);
+    const frank = t.token('frank');
+    const { data } = await createOrder(frank, { items: [{ sku: 'DUO', quantity: 1 }] });
+    const id = data.createOrder.id;
+    const results = await Promise.all([
+      t.gql(`mutation($id: ID!) { cancelOrder(orderId: $id) { status } }`, { id }, frank),
+      t.gql(`mutation($id: ID!) { cancelOrder(orderId: $id) { status } }`, { id }, admin),
+    ]);
+    const outcomes = results.map((r) => r.data?.cancelOrder?.status ?? codeOf(r)).sort();
+    expect(outcomes).toEqual(['CANCELLED', 'INVALID_TRANSITION']);
+    const stock = (await t.gql(`{ products { sku stock } }`, {}, admin)).data.products.find((p: any) => p.sku === 'DUO').stock;
+    expect(stock).toBe(100);
+    const history = (await t.gql(`query($id: ID!) { order(id: $id) { history { to } } }`, { id }, admin)).data.order.history;
+    expect(history).toHaveLength(2);
+  });
+});
