@@ -9,7 +9,7 @@ export const DEFAULT_MERCHANT_ID = 'default';
 export const newId = (): string => uuidv7();
 
 /** Id, merchant and timestamps shared by the business entities. */
-@ObjectType({ isAbstract: true })
+@ObjectType() // not emitted: only types the resolvers reach are in the schema
 export abstract class BaseEntity<Optional extends string = never> {
   [OptionalProps]?: 'id' | 'merchantId' | 'createdAt' | 'updatedAt' | Optional;
 
