@@ -11,8 +11,13 @@ import { GraphQLError, parse, specifiedRules, validate, type ExecutionArgs } fro
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { AppConfig } from './config/config';
+import { CallbackProcessor } from './callbacks/processor';
+import { notifyRouter } from './callbacks/notify.routes';
 import { CatalogService } from './catalog/catalog.service';
 import { OrdersService } from './orders/orders.service';
+import { Payment } from './payments/payment.entity';
+import { PaymentsService } from './payments/payments.service';
+import { wireProviders } from './payments/providers/wiring';
 import { Outbox } from './realtime/outbox';
 import { InProcessPubSub, RedisPubSub, type PubSub } from './realtime/pubsub';
 import { RealtimeService } from './realtime/realtime.service';
@@ -45,6 +50,23 @@ export interface App {
  * same port. Business logic lives in the services; this file decides what talks to what.
  */
 export async function startApp(config: AppConfig, log: Logger): Promise<App> {
+  // Listen first (answering 503 until ready), so the public URL is known before anything is built on it.
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  let ready = false;
+  const server = createServer((req, res) => {
+    if (ready) return void app(req, res);
+    res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"starting"}');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const publicBaseUrl = config.publicBaseUrl ?? url;
+
   const orm = await initOrm(config.database);
   if (config.autoMigrate) await orm.getMigrator().up();
   if (config.seedDemo) await seedDemoCatalog(orm, log);
@@ -52,16 +74,25 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   const pubsub: PubSub = config.redisUrl ? new RedisPubSub(config.redisUrl, log) : new InProcessPubSub();
   const metrics = new Metrics();
   const outbox = new Outbox(orm, pubsub, log);
+  const providers = wireProviders(config, publicBaseUrl, log);
   const catalog = new CatalogService(orm);
   const orders = new OrdersService(orm, catalog, outbox, config.shipping, config.paymentTimeoutSeconds, metrics);
   const realtime = new RealtimeService(orm, pubsub, metrics);
-  const services: Services = { config, catalog, orders, realtime };
+  const payments = new PaymentsService(
+    orm,
+    providers.registry,
+    outbox,
+    orders,
+    { publicBaseUrl: () => publicBaseUrl, queryDelays: config.paymentQueryDelays },
+    log,
+  );
+  orders.paymentCloser = payments;
+  realtime.latestPayment = async (orderId) =>
+    orm.em.fork().findOne(Payment, { orderId }, { orderBy: { id: 'desc' } });
+  const callbacks = new CallbackProcessor(orm, providers.registry, payments, log, metrics);
+  const services: Services = { config, orm, catalog, orders, realtime, payments };
 
   const schema = buildAppSchema();
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
-  const server = createServer(app);
 
   app.use((req, res, next) => {
     const header = req.headers['x-request-id'];
@@ -100,6 +131,10 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
     res.setHeader('content-type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
+
+  // Raw-body routes first: providers' signatures cover the exact bytes.
+  app.use('/notify', notifyRouter(callbacks, log));
+  for (const sim of providers.simulators) app.use(sim.path, sim.router);
 
   app.use(
     playgroundRouter({
@@ -228,13 +263,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   ];
   for (const t of timers) t.unref();
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  ready = true;
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -243,6 +272,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
       for (const client of wsServer.clients) client.close(1001, 'server shutting down');
       await apollo.stop();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+      await providers.close();
       await pubsub.close();
       await orm.close(true);
     })());

@@ -13,8 +13,8 @@ export interface AppConfig {
   production: boolean;
   host: string;
   port: number;
-  /** `http://HOST:PORT` unless PUBLIC_BASE_URL says otherwise; used to build notify_urls. */
-  publicBaseUrl: string;
+  /** PUBLIC_BASE_URL: the external base URL for notify_urls. Unset: the address the server listens on. */
+  publicBaseUrl?: string;
   dataDir: string;
   database: { driver: 'sqlite'; path: string } | { driver: 'postgresql'; url: string };
   redisUrl?: string;
@@ -148,7 +148,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
   const dataDir = resolve(e.DATA_DIR);
-  const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://${e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST}:${e.PORT}`).replace(/\/$/, '');
+  const publicBaseUrl = e.PUBLIC_BASE_URL?.replace(/\/$/, '');
 
   let jwtSecret = e.JWT_SECRET;
   if (!jwtSecret) {

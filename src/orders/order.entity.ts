@@ -93,7 +93,11 @@ export class Order extends BaseEntity<'status' | 'version' | 'paidAmount' | 'ref
   @Property({ type: 'integer' })
   paidAmount: number = 0;
 
-  /** The sum of SUCCEEDED refunds. */
+  /** The one payment that succeeded into this order; refunds of it count toward `refundedAmount`. */
+  @Property({ type: 'uuid', nullable: true })
+  paidPaymentId?: string | null;
+
+  /** The sum of SUCCEEDED refunds of the paid payment. */
   @Field(() => Int)
   @Property({ type: 'integer' })
   refundedAmount: number = 0;

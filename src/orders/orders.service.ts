@@ -231,7 +231,8 @@ export class OrdersService {
     return order;
   }
 
-  private async releaseReservations(tx: EntityManager, order: Order): Promise<void> {
+  /** Gives back the stock and coupon use an order holds (cancelled, or refunded before shipping). */
+  async releaseReservations(tx: EntityManager, order: Order): Promise<void> {
     await this.catalog.releaseStock(tx, order.items, order.merchantId);
     if (order.couponId) await this.catalog.releaseCoupon(tx, order.couponId);
   }

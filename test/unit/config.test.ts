@@ -25,7 +25,7 @@ describe('configuration', () => {
     expect(c.paymentSimulator).toBe(true);
     expect(c.port).toBe(4000);
     expect(c.host).toBe('127.0.0.1');
-    expect(c.publicBaseUrl).toBe('http://127.0.0.1:4000');
+    expect(c.publicBaseUrl).toBeUndefined();
     expect(c.paymentTimeoutSeconds).toBe(900);
     expect(c.paymentQueryDelays).toEqual([10, 30, 60, 300, 600]);
   });

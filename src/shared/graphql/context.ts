@@ -4,20 +4,28 @@ import type { CatalogService } from '../../catalog/catalog.service';
 import type { OrdersService } from '../../orders/orders.service';
 import type { OrderEvent } from '../../orders/order-event.entity';
 import type { RealtimeService } from '../../realtime/realtime.service';
+import { Payment } from '../../payments/payment.entity';
+import type { PaymentsService } from '../../payments/payments.service';
+import { Refund } from '../../payments/refund.entity';
+import type { Orm } from '../db/orm';
 import type { User } from '../auth';
 import type { Logger } from '../logger';
 
 /** The application services, built once in main.ts and shared by every request. */
 export interface Services {
   config: AppConfig;
+  orm: Orm;
   catalog: CatalogService;
   orders: OrdersService;
   realtime: RealtimeService;
+  payments: PaymentsService;
 }
 
 /** Per-request batch loaders (one query per field per request, not per order). */
 export interface Loaders {
   history: DataLoader<string, OrderEvent[]>;
+  payments: DataLoader<string, Payment[]>;
+  refunds: DataLoader<string, Refund[]>;
 }
 
 export interface GraphQLContext {
@@ -35,5 +43,17 @@ export function createLoaders(services: Services): Loaders {
       const byOrder = await services.orders.history(ids);
       return ids.map((id) => byOrder.get(id) ?? []);
     }),
+    payments: byOrderId(services.orm, Payment),
+    refunds: byOrderId(services.orm, Refund),
   };
+}
+
+/** Rows of an entity with an `orderId`, grouped per order, oldest first: one query for all the orders of a request. */
+function byOrderId<T extends { orderId: string; id: string }>(orm: Orm, entity: new () => T): DataLoader<string, T[]> {
+  return new DataLoader(async (ids) => {
+    const rows = (await orm.em.fork().find(entity as never, { orderId: { $in: [...ids] } } as never, { orderBy: { id: 'asc' } } as never)) as T[];
+    const byOrder = new Map<string, T[]>(ids.map((id) => [id, []]));
+    for (const row of rows) byOrder.get(row.orderId)?.push(row);
+    return ids.map((id) => byOrder.get(id) ?? []);
+  });
 }

@@ -1,0 +1,516 @@
+import { randomInt } from 'node:crypto';
+import { OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/knex';
+import QRCode from 'qrcode';
+import { PaymentNotification, type NotificationOutcome } from '../callbacks/notification.entity';
+import { Order } from '../orders/order.entity';
+import type { OrdersService } from '../orders/orders.service';
+import { OrderStatus, transition } from '../orders/status-machine';
+import type { Emit, Outbox } from '../realtime/outbox';
+import { orderTopic, statusPayload } from '../realtime/topics';
+import { actorOf, type User } from '../shared/auth';
+import type { Orm } from '../shared/db/orm';
+import { DomainError, ErrorCode, badInput, notFound } from '../shared/errors';
+import type { Logger } from '../shared/logger';
+import { CHANNEL_PROVIDER, PaymentChannel } from './channels';
+import { Payment, type PaymentSessionData } from './payment.entity';
+import { PaymentStatus, RefundStatus } from './payment-status';
+import { ProviderRejectedError } from './providers/errors';
+import type { PaymentProvider, PaymentQueryResult, ProviderRefundState } from './providers/provider';
+import type { ProviderRegistry } from './providers/registry';
+import { Refund } from './refund.entity';
+
+export interface PayInput {
+  orderId: string;
+  channel: PaymentChannel;
+  openid?: string | null;
+  clientIp?: string | null;
+  returnUrl?: string | null;
+}
+
+export interface PaymentSessionResult extends PaymentSessionData {
+  payment: Payment;
+  qrCodeImage?: string;
+}
+
+/** A provider's word on a payment, from a verified callback, a query, or a bill confirmed by a query. */
+export interface PaymentResult {
+  status: 'SUCCEEDED' | 'FAILED' | 'CLOSED';
+  providerTransactionId?: string;
+  amount?: number;
+  paidAt?: Date;
+  raw?: unknown;
+  reason?: string;
+}
+
+/** The verified notification that carried a result: recorded in the inbox in the same transaction as the change. */
+export interface InboxEntry {
+  provider: string;
+  notificationId: string;
+  rawBody: string;
+  payload: unknown;
+}
+
+export type ApplyOutcome = 'applied' | 'duplicate' | 'unknown';
+
+export interface PaymentsSettings {
+  /** The externally reachable base URL, for notify_urls (read at call time: known only once the server listens). */
+  publicBaseUrl: () => string;
+  /** Seconds after creation at which a payment with no result is queried (contract: PAYMENT_QUERY_DELAYS). */
+  queryDelays: number[];
+}
+
+const LIVE_ORDER = new Set([OrderStatus.PENDING_PAYMENT, OrderStatus.PAYING]);
+const PAID_ORDER = new Set([OrderStatus.PAID, OrderStatus.PROCESSING, OrderStatus.COMPLETED, OrderStatus.REFUNDED]);
+
+/**
+ * Payments: payOrder, the one path every provider result takes into the order (callbacks, queries, reconciliation),
+ * closing at the provider, and refunds. Never holds a database transaction open across a provider call: each step
+ * commits what it knows before the next HTTP call, so a crash or timeout leaves a row the query fallback can finish.
+ */
+export class PaymentsService {
+  constructor(
+    private readonly orm: Orm,
+    private readonly registry: ProviderRegistry,
+    private readonly outbox: Outbox,
+    private readonly orders: OrdersService,
+    private readonly settings: PaymentsSettings,
+    private readonly log: Logger,
+  ) {}
+
+  // ─── payOrder ───────────────────────────────────────────────────────────────────────────────────────────────
+
+  async pay(user: User, input: PayInput): Promise<PaymentSessionResult> {
+    const em = this.orm.em.fork();
+    const order = await this.orders.load(em, user, input.orderId);
+    if (order.customerId !== user.id) throw notFound('Order');
+    assertPayable(order, new Date());
+    const provider = this.provider(order.merchantId, input.channel);
+    if (input.channel === PaymentChannel.WECHAT_JSAPI && !input.openid) throw badInput('WECHAT_JSAPI needs the payer openid');
+    if (input.channel === PaymentChannel.WECHAT_H5 && !input.clientIp) throw badInput('WECHAT_H5 needs the payer clientIp');
+
+    const live = await em.find(Payment, { orderId: order.id, status: PaymentStatus.PENDING }, { orderBy: { id: 'asc' } });
+    const same = live.find((p) => p.channel === input.channel && (!p.expiresAt || p.expiresAt > new Date()));
+    if (same?.session) return this.session(same);
+
+    // Switching channel: the old payment is closed at the provider first, so it can no longer be paid.
+    for (const old of live.filter((p) => p !== same)) {
+      if ((await this.closeAtProvider(old, actorOf(user))) === 'paid') {
+        throw new DomainError(ErrorCode.ALREADY_PAID, 'The order was paid while switching the payment channel');
+      }
+    }
+
+    const payment = same ?? (await this.createPaymentRow(user, order.id, input.channel));
+    let created;
+    try {
+      created = await provider.createPayment({
+        channel: payment.channel,
+        paymentNo: payment.paymentNo,
+        amount: payment.amount,
+        currency: payment.currency,
+        description: describeOrder(order),
+        expiresAt: payment.expiresAt!,
+        notifyUrl: this.notifyUrl(provider.name),
+        openid: input.openid,
+        clientIp: input.clientIp,
+        returnUrl: input.returnUrl,
+        providerReference: payment.providerReference,
+      });
+    } catch (err) {
+      await this.recordCreateFailure(payment.id, err);
+      throw err;
+    }
+    const session: PaymentSessionData = {
+      qrCodeUrl: created.qrCodeUrl,
+      redirectUrl: created.redirectUrl,
+      jsapiParams: created.jsapiParams,
+      clientSecret: created.clientSecret,
+    };
+    const saved = await this.retryOnConflict(() =>
+      this.outbox.transaction(this.orm.em.fork(), async (tx, emit) => {
+        const p = await tx.findOneOrFail(Payment, { id: payment.id });
+        const o = await tx.findOneOrFail(Order, { id: p.orderId });
+        p.session = session;
+        p.providerReference = created.providerReference ?? p.providerReference;
+        p.providerData = { ...p.providerData, create: created.raw };
+        // A callback may have beaten us here (paid before the create call returned): keep its result.
+        if (p.status === PaymentStatus.PENDING && o.status === OrderStatus.PENDING_PAYMENT) {
+          transition(tx, o, OrderStatus.PAYING, { actor: actorOf(user), reason: `paying with ${p.channel}` });
+          emit(orderTopic(o.id), statusPayload(o, p));
+        }
+        return p;
+      }),
+    );
+    return this.session(saved);
+  }
+
+  private async createPaymentRow(user: User, orderId: string, channel: PaymentChannel): Promise<Payment> {
+    return this.retryOnConflict(() =>
+      this.outbox.transaction(this.orm.em.fork(), async (tx) => {
+        const order = await tx.findOneOrFail(Order, { id: orderId });
+        assertPayable(order, new Date());
+        // Touching the order bumps its version: concurrent payOrder calls for one order serialize here.
+        order.updatedAt = new Date();
+        const now = new Date();
+        return tx.create(Payment, {
+          merchantId: order.merchantId,
+          orderId: order.id,
+          paymentNo: newMerchantNo('P', now),
+          channel,
+          amount: order.totalAmount,
+          currency: order.currency,
+          expiresAt: order.expiresAt,
+          nextQueryAt: new Date(now.getTime() + this.settings.queryDelays[0]! * 1000),
+          createdAt: now,
+          updatedAt: now,
+        });
+      }),
+    );
+  }
+
+  /** A refused create fails the payment; a timeout leaves it PENDING for the query fallback to settle or close. */
+  private async recordCreateFailure(paymentId: string, err: unknown): Promise<void> {
+    const em = this.orm.em.fork();
+    const p = await em.findOneOrFail(Payment, { id: paymentId });
+    if (err instanceof ProviderRejectedError && p.status === PaymentStatus.PENDING && !p.session) {
+      p.status = PaymentStatus.FAILED;
+      p.failureReason = `create refused: ${err.providerCode}`.slice(0, 200);
+      p.nextQueryAt = null;
+    } else {
+      p.nextQueryAt = new Date();
+    }
+    await em.flush();
+    this.log.warn({ paymentNo: p.paymentNo, err: (err as Error).message }, 'payment creation failed at the provider');
+  }
+
+  private async session(payment: Payment): Promise<PaymentSessionResult> {
+    const s = payment.session ?? {};
+    const qrCodeImage = s.qrCodeUrl ? await QRCode.toDataURL(s.qrCodeUrl, { errorCorrectionLevel: 'M', margin: 2, width: 256 }) : undefined;
+    return { payment, ...s, qrCodeImage };
+  }
+
+  // ─── provider results ───────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * The one path a provider's result takes into a payment and its order. Applies once (the payment's version column
+   * and the inbox's unique key make concurrent copies no-ops) and never moves an order backwards: a success for a
+   * payment that is no longer the order's live one is recorded and refunded automatically.
+   */
+  async applyPaymentResult(paymentNo: string, result: PaymentResult, actor: string, inbox?: InboxEntry): Promise<ApplyOutcome> {
+    let autoRefund: Refund | null = null as Refund | null;
+    const outcome = await this.retryOnConflict(async () => {
+      autoRefund = null;
+      try {
+        return await this.outbox.transaction(this.orm.em.fork(), async (tx, emit) => {
+          const p = await tx.findOne(Payment, { paymentNo });
+          if (!p) return 'unknown' as const;
+          const applied = await this.applyToPayment(tx, emit, p, result, actor);
+          if (applied instanceof Refund) autoRefund = applied;
+          const outcome: ApplyOutcome = applied === 'noop' ? 'duplicate' : 'applied';
+          if (inbox) this.recordInbox(tx, inbox, paymentNo, outcome);
+          return outcome;
+        });
+      } catch (err) {
+        // Another copy of the same notification was applied first.
+        if (inbox && err instanceof UniqueConstraintViolationException) {
+          await this.recordNotification({ ...inbox, paymentNo, outcome: 'duplicate' });
+          return 'duplicate' as const;
+        }
+        throw err;
+      }
+    });
+    if (autoRefund) await this.submitRefund(autoRefund.id).catch((err) => this.log.error({ err }, 'automatic refund failed; retried later'));
+    return outcome;
+  }
+
+  private async applyToPayment(
+    tx: EntityManager,
+    emit: Emit,
+    p: Payment,
+    result: PaymentResult,
+    actor: string,
+  ): Promise<'noop' | 'changed' | Refund> {
+    const order = await tx.findOneOrFail(Order, { id: p.orderId });
+    const now = new Date();
+    if (result.status !== 'SUCCEEDED') {
+      if (p.status !== PaymentStatus.PENDING) return 'noop';
+      p.status = result.status === 'FAILED' ? PaymentStatus.FAILED : PaymentStatus.CLOSED;
+      if (p.status === PaymentStatus.CLOSED) p.closedAt = now;
+      p.failureReason = result.reason?.slice(0, 200) ?? null;
+      p.nextQueryAt = null;
+      p.providerData = { ...p.providerData, result: result.raw ?? null };
+      emit(orderTopic(order.id), statusPayload(order, p));
+      return 'changed';
+    }
+    if (p.status === PaymentStatus.SUCCEEDED) return 'noop';
+    const wasLive = p.status === PaymentStatus.PENDING;
+    p.status = PaymentStatus.SUCCEEDED;
+    p.providerTransactionId = result.providerTransactionId ?? p.providerTransactionId;
+    p.paidAt = result.paidAt ?? now;
+    p.nextQueryAt = null;
+    p.providerData = { ...p.providerData, result: result.raw ?? null };
+
+    if (wasLive && LIVE_ORDER.has(order.status)) {
+      const by = { actor, reason: `paid with ${p.channel}${p.providerTransactionId ? ` (${p.providerTransactionId})` : ''}` };
+      if (order.status === OrderStatus.PENDING_PAYMENT) transition(tx, order, OrderStatus.PAYING, by);
+      transition(tx, order, OrderStatus.PAID, by);
+      order.paidAmount = p.amount;
+      order.paidAt = p.paidAt;
+      order.paidPaymentId = p.id;
+      emit(orderTopic(order.id), statusPayload(order, p));
+      return 'changed';
+    }
+    // Money arrived for a payment that can no longer go into the order: record it and give it back at once.
+    const reason = PAID_ORDER.has(order.status) && wasLive ? 'duplicate payment' : 'paid after close';
+    const refund = tx.create(Refund, {
+      merchantId: p.merchantId,
+      orderId: order.id,
+      paymentId: p.id,
+      refundNo: newMerchantNo('R', now),
+      amount: p.amount,
+      reason,
+      requestedBy: 'system',
+      nextQueryAt: now,
+    });
+    this.log.warn({ paymentNo: p.paymentNo, orderNo: order.orderNo, reason }, 'refunding a payment that cannot go into its order');
+    emit(orderTopic(order.id), statusPayload(order, p));
+    return refund;
+  }
+
+  /** Asks the provider about a payment now and applies what it says (query fallback and admin `syncPayment`). */
+  async syncPayment(paymentId: string, actor = 'system'): Promise<Payment> {
+    const em = this.orm.em.fork();
+    const p = await em.findOne(Payment, { id: paymentId });
+    if (!p) throw notFound('Payment');
+    if (p.status === PaymentStatus.PENDING) {
+      const q = await this.providerFor(p).queryPayment(ref(p));
+      await this.applyQueryResult(p, q, actor);
+    }
+    return this.orm.em.fork().findOneOrFail(Payment, { id: paymentId });
+  }
+
+  private async applyQueryResult(p: Payment, q: PaymentQueryResult, actor: string): Promise<void> {
+    if (q.state === 'SUCCEEDED') {
+      if (q.amount !== undefined && q.amount !== p.amount) {
+        this.log.error({ paymentNo: p.paymentNo, expected: p.amount, got: q.amount }, 'provider query amount mismatch; not applied');
+        return;
+      }
+      await this.applyPaymentResult(p.paymentNo, { status: 'SUCCEEDED', providerTransactionId: q.providerTransactionId, paidAt: q.paidAt, raw: q.raw }, actor);
+    } else if (q.state === 'CLOSED' || q.state === 'FAILED') {
+      await this.applyPaymentResult(p.paymentNo, { status: q.state, raw: q.raw, reason: `provider says ${q.state}` }, actor);
+    }
+  }
+
+  // ─── closing ────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Cancellation seam: closes every live payment of the order at its provider ('paid' when one had succeeded). */
+  async closeLivePayments(orderId: string, actor: string): Promise<'closed' | 'paid'> {
+    const live = await this.orm.em.fork().find(Payment, { orderId, status: PaymentStatus.PENDING });
+    for (const p of live) if ((await this.closeAtProvider(p, actor)) === 'paid') return 'paid';
+    return 'closed';
+  }
+
+  /**
+   * Closes one payment at the provider, then locally. If the provider refuses because it was paid, the success is
+   * applied (the order becomes PAID) and 'paid' is answered. A network failure propagates: nothing changes locally.
+   */
+  async closeAtProvider(p: Payment, actor: string): Promise<'closed' | 'paid'> {
+    const provider = this.providerFor(p);
+    try {
+      await provider.closePayment(ref(p));
+    } catch (err) {
+      if (!(err instanceof ProviderRejectedError)) throw err;
+      const q = await provider.queryPayment(ref(p));
+      if (q.state !== 'SUCCEEDED') throw err;
+      await this.applyQueryResult(p, q, `provider:${provider.name}`);
+      return 'paid';
+    }
+    await this.applyPaymentResult(p.paymentNo, { status: 'CLOSED', reason: `closed by ${actor}` }, actor);
+    return 'closed';
+  }
+
+  // ─── refunds ────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Sends a saved refund to its provider (first time or retry, always with the same refundNo) and records the answer.
+   * A network failure leaves it PENDING for the refund query fallback.
+   */
+  async submitRefund(refundId: string): Promise<Refund> {
+    const em = this.orm.em.fork();
+    const refund = await em.findOneOrFail(Refund, { id: refundId });
+    const payment = await em.findOneOrFail(Payment, { id: refund.paymentId });
+    const provider = this.providerFor(payment);
+    try {
+      const r = await provider.refund({
+        channel: payment.channel,
+        paymentNo: payment.paymentNo,
+        refundNo: refund.refundNo,
+        providerReference: payment.providerReference,
+        providerTransactionId: payment.providerTransactionId,
+        amount: refund.amount,
+        totalAmount: payment.amount,
+        currency: payment.currency,
+        reason: refund.reason,
+        notifyUrl: this.notifyUrl(provider.name),
+      });
+      await this.applyRefundResult(refund.refundNo, r.state, { providerRefundId: r.providerRefundId, raw: r.raw }, `provider:${provider.name}`);
+    } catch (err) {
+      if (err instanceof ProviderRejectedError) {
+        await this.applyRefundResult(refund.refundNo, 'FAILED', { raw: { code: err.providerCode, message: err.message } }, `provider:${provider.name}`);
+        throw err;
+      }
+      this.log.warn({ refundNo: refund.refundNo, err: (err as Error).message }, 'refund call failed; it stays PENDING and is retried');
+      refund.nextQueryAt = new Date(Date.now() + 10_000);
+      await em.flush();
+    }
+    return this.orm.em.fork().findOneOrFail(Refund, { id: refundId });
+  }
+
+  /**
+   * The one path a refund result takes: PENDING → SUCCEEDED | FAILED, once. A SUCCEEDED refund of the order's paid
+   * payment adds to `refundedAmount`; reaching `paidAmount` moves the order to REFUNDED (restocking if unshipped).
+   */
+  async applyRefundResult(
+    refundNo: string,
+    state: ProviderRefundState,
+    extra: { providerRefundId?: string; raw?: unknown },
+    actor: string,
+    inbox?: InboxEntry,
+  ): Promise<ApplyOutcome> {
+    return this.retryOnConflict(async () => {
+      try {
+        return await this.outbox.transaction(this.orm.em.fork(), async (tx, emit) => {
+          const refund = await tx.findOne(Refund, { refundNo });
+          if (!refund) return 'unknown' as const;
+          let outcome: ApplyOutcome = 'duplicate';
+          if (refund.status === RefundStatus.PENDING && state !== 'PENDING') {
+            outcome = 'applied';
+            refund.status = state === 'SUCCEEDED' ? RefundStatus.SUCCEEDED : RefundStatus.FAILED;
+            refund.completedAt = new Date();
+            refund.nextQueryAt = null;
+            refund.providerRefundId = extra.providerRefundId ?? refund.providerRefundId;
+            refund.providerData = { ...refund.providerData, result: extra.raw ?? null };
+            const order = await tx.findOneOrFail(Order, { id: refund.orderId });
+            const payment = await tx.findOneOrFail(Payment, { id: refund.paymentId });
+            // Only refunds of the payment that went into the order count; refunds of extra payments do not.
+            if (refund.status === RefundStatus.SUCCEEDED && refund.paymentId === order.paidPaymentId) {
+              order.refundedAmount += refund.amount;
+              order.updatedAt = new Date();
+              if (order.refundedAmount >= order.paidAmount && order.status !== OrderStatus.REFUNDED) {
+                const unshipped = order.status === OrderStatus.PAID;
+                transition(tx, order, OrderStatus.REFUNDED, { actor, reason: `refunded ${order.refundedAmount}` });
+                if (unshipped) await this.orders.releaseReservations(tx, order);
+              }
+            }
+            emit(orderTopic(order.id), statusPayload(order, payment));
+          } else if (refund.status === RefundStatus.PENDING && extra.providerRefundId && !refund.providerRefundId) {
+            refund.providerRefundId = extra.providerRefundId;
+          }
+          if (inbox) this.recordInbox(tx, inbox, null, outcome);
+          return outcome;
+        });
+      } catch (err) {
+        if (inbox && err instanceof UniqueConstraintViolationException) {
+          await this.recordNotification({ ...inbox, paymentNo: null, outcome: 'duplicate' });
+          return 'duplicate' as const;
+        }
+        throw err;
+      }
+    });
+  }
+
+  // ─── inbox ──────────────────────────────────────────────────────────────────────────────────────────────────
+
+  private recordInbox(tx: EntityManager, inbox: InboxEntry, paymentNo: string | null, outcome: ApplyOutcome): void {
+    tx.create(PaymentNotification, {
+      provider: inbox.provider,
+      notificationId: inbox.notificationId,
+      paymentNo,
+      outcome: outcome === 'applied' ? 'applied' : 'duplicate',
+      flagged: false,
+      appliedKey: outcome === 'applied' ? `${inbox.provider}:${inbox.notificationId}` : null,
+      rawBody: inbox.rawBody,
+      payload: inbox.payload as object,
+      receivedAt: new Date(),
+    });
+  }
+
+  /** Records a delivery that changes nothing (rejected, flagged, duplicate). */
+  async recordNotification(n: {
+    provider: string;
+    notificationId?: string | null;
+    paymentNo?: string | null;
+    outcome: NotificationOutcome;
+    reason?: string;
+    rawBody: string;
+    payload?: unknown;
+  }): Promise<void> {
+    const em = this.orm.em.fork();
+    em.create(PaymentNotification, {
+      provider: n.provider,
+      notificationId: n.notificationId ?? null,
+      paymentNo: n.paymentNo ?? null,
+      outcome: n.outcome,
+      flagged: n.outcome === 'flagged',
+      reason: n.reason?.slice(0, 300) ?? null,
+      rawBody: n.rawBody,
+      payload: (n.payload ?? null) as object,
+      receivedAt: new Date(),
+    });
+    await em.flush();
+  }
+
+  // ─── helpers ────────────────────────────────────────────────────────────────────────────────────────────────
+
+  notifyUrl(provider: string): string {
+    return `${this.settings.publicBaseUrl()}/notify/${provider}`;
+  }
+
+  provider(merchantId: string, channel: PaymentChannel): PaymentProvider {
+    const provider = this.registry.forChannel(merchantId, channel);
+    if (!provider) throw badInput(`Payment channel ${channel} is not available for this merchant`);
+    return provider;
+  }
+
+  providerFor(p: Payment): PaymentProvider {
+    const provider = this.registry.byName(p.merchantId, CHANNEL_PROVIDER[p.channel]);
+    if (!provider) throw new Error(`No ${CHANNEL_PROVIDER[p.channel]} provider for merchant ${p.merchantId}`);
+    return provider;
+  }
+
+  private async retryOnConflict<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (err) {
+        if (!(err instanceof OptimisticLockError) || attempt >= attempts) throw err;
+      }
+    }
+  }
+}
+
+function assertPayable(order: Order, now: Date): void {
+  if (PAID_ORDER.has(order.status)) throw new DomainError(ErrorCode.ALREADY_PAID, 'The order is already paid');
+  if (!LIVE_ORDER.has(order.status)) {
+    throw new DomainError(ErrorCode.INVALID_TRANSITION, `An order in ${order.status} cannot be paid`);
+  }
+  if (order.expiresAt && order.expiresAt <= now) {
+    throw new DomainError(ErrorCode.INVALID_TRANSITION, 'The order has expired and can no longer be paid');
+  }
+}
+
+function ref(p: Payment) {
+  return { channel: p.channel, paymentNo: p.paymentNo, providerReference: p.providerReference };
+}
+
+function describeOrder(order: Order): string {
+  const first = order.items[0]!;
+  const more = order.items.length > 1 ? ` and ${order.items.length - 1} more` : '';
+  return `${first.name}${more} (order ${order.orderNo})`;
+}
+
+/** Merchant numbers for providers: prefix + China-time stamp + 10 random digits (25 chars, [0-9A-Z]). */
+export function newMerchantNo(prefix: 'P' | 'R', now: Date): string {
+  const china = new Date(now.getTime() + 8 * 3600_000).toISOString();
+  return prefix + china.slice(0, 19).replace(/[-T:]/g, '') + String(randomInt(0, 10_000_000_000)).padStart(10, '0');
+}
