@@ -17,7 +17,7 @@ import { CatalogService } from './catalog/catalog.service';
 import { OrdersService } from './orders/orders.service';
 import { Payment } from './payments/payment.entity';
 import { PaymentsService } from './payments/payments.service';
-import { wireProviders } from './payments/providers/wiring';
+import { wireProviders, type ProviderWiring } from './payments/providers/wiring';
 import { Outbox } from './realtime/outbox';
 import { InProcessPubSub, RedisPubSub, type PubSub } from './realtime/pubsub';
 import { RealtimeService } from './realtime/realtime.service';
@@ -41,6 +41,7 @@ export interface App {
   orm: Orm;
   pubsub: PubSub;
   metrics: Metrics;
+  providers: ProviderWiring;
   /** Graceful stop: no new connections, in-flight requests finished, sockets closed, resources released. */
   close(): Promise<void>;
 }
@@ -277,7 +278,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
       await orm.close(true);
     })());
 
-  return { server, url, services, orm, pubsub, metrics, close };
+  return { server, url, services, orm, pubsub, metrics, providers, close };
 }
 
 /** Rate limit for customers' mutations and the complexity limit, both after the operation is known. */

@@ -2,7 +2,7 @@ import type { Router } from 'express';
 import type { AppConfig } from '../../config/config';
 import { DEFAULT_MERCHANT_ID } from '../../shared/db/entity';
 import type { Logger } from '../../shared/logger';
-import { createWechatPaySimulator, generateMerchantCredentials } from '../../simulators/wechatpay';
+import { createWechatPaySimulator, generateMerchantCredentials, type WechatPaySimulator } from '../../simulators/wechatpay';
 import { WechatPayProvider } from './wechatpay';
 import { ProviderRegistry } from './registry';
 
@@ -10,6 +10,8 @@ export interface ProviderWiring {
   registry: ProviderRegistry;
   /** Simulator routers to mount (PAYMENT_SIMULATOR=on), each at its contract path. */
   simulators: Array<{ path: string; router: Router }>;
+  /** The running simulators by provider, for people's demo links and for tests. */
+  simulator: { wechatpay?: WechatPaySimulator };
   close(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export function wireProviders(config: AppConfig, publicBaseUrl: string, log: Log
   return {
     registry,
     simulators,
+    simulator: { wechatpay: wechat ?? undefined },
     async close() {
       for (const close of closers) close();
     },

@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { WechatPayStore, type WechatPaySimulator } from '../../src/simulators/wechatpay';
+import { codeOf, startTestApp, type TestApp } from '../helpers/app';
+import { TEST_REDIS_URL } from '../helpers/services';
+import { PAYMENT_STATUS_SUBSCRIPTION, Subscriber } from '../helpers/ws';
+
+const PAY = `mutation($input: PayOrderInput!) { payOrder(input: $input) {
+  payment { id paymentNo channel status amount currency expiresAt providerTransactionId }
+  qrCodeUrl qrCodeImage redirectUrl jsapiParams clientSecret } }`;
+
+/** SQLite with in-process pub/sub (the embedded default), and PostgreSQL with the Redis bridge (production). */
+const setups: Array<[string, 'sqlite' | 'postgresql', Record<string, string>]> = [['SQLite, in-process pub/sub', 'sqlite', {}]];
+if (inject('postgres') && inject('redis')) setups.push(['PostgreSQL + Redis', 'postgresql', { REDIS_URL: TEST_REDIS_URL }]);
+
+describe.each(setups)('paying with WeChat Pay on %s: payOrder, the simulator, the callback, the subscription', (_name, db, env) => {
+  let t: TestApp;
+  let sim: WechatPaySimulator;
+  let admin: string;
+  let alice: string;
+  const subscribers: Subscriber[] = [];
+
+  beforeAll(async () => {
+    t = await startTestApp(db, { SIMULATOR_TIME_SCALE: '1000', ...env });
+    sim = t.app.providers.simulator.wechatpay!;
+    admin = t.token('root', 'admin');
+    alice = t.token('alice');
+    const res = await t.gql(`mutation { createProduct(input: { sku: "TEA", name: "Tea", priceAmount: 12800, stock: 1000 }) { id } }`, {}, admin);
+    expect(res.errors).toBeUndefined();
+  });
+  afterAll(async () => {
+    await Promise.all(subscribers.map((s) => s.close()));
+    await t?.close();
+  });
+
+  const subscribe = (token: string | null, orderId: string) => {
+    const s = new Subscriber(t.url, token, PAYMENT_STATUS_SUBSCRIPTION, { orderId });
+    subscribers.push(s);
+    return s;
+  };
+  const newOrder = async (token = alice) => {
+    const res = await t.gql(`mutation { createOrder(input: { items: [{ sku: "TEA", quantity: 1 }] }) { id orderNo totalAmount } }`, {}, token);
+    expect(res.errors).toBeUndefined();
+    return res.data.createOrder as { id: string; orderNo: string; totalAmount: number };
+  };
+  const pay = (orderId: string, channel: string, extra: Record<string, unknown> = {}, token = alice) =>
+    t.gql(PAY, { input: { orderId, channel, ...extra } }, token);
+  const simulatorPay = async (body: Record<string, unknown>) =>
+    fetch(`${t.url}/simulator/wechatpay/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const orderState = async (id: string) =>
+    (await t.gql(`query($id: ID!) { order(id: $id) { status paidAmount paidAt payments { paymentNo status providerTransactionId } history { to actor } } }`, { id }, admin)).data.order;
+  const notifications = async (flagged?: boolean) =>
+    (await t.gql(`query($f: Boolean) { paymentNotifications(flagged: $f, first: 100) { edges { node { provider notificationId paymentNo outcome flagged reason } } } }`, { f: flagged }, admin)).data.paymentNotifications.edges.map((e: any) => e.node);
+
+  it('Native: QR, same QR again, pay in the simulator, the subscriber sees PAID', async () => {
+    const order = await newOrder();
+    const sub = subscribe(alice, order.id);
+    await sub.until((s) => s.events.length >= 1);
+    expect(sub.events[0].paymentStatusChanged).toMatchObject({ orderId: order.id, orderStatus: 'PENDING_PAYMENT', paymentStatus: null });
+
+    const first = await pay(order.id, 'WECHAT_NATIVE');
+    expect(first.errors).toBeUndefined();
+    const session = first.data.payOrder;
+    expect(session.qrCodeUrl).toMatch(/^weixin:\/\/wxpay\/bizpayurl\?pr=/);
+    expect(session.qrCodeImage).toMatch(/^data:image\/png;base64,/);
+    expect(session.payment).toMatchObject({ channel: 'WECHAT_NATIVE', status: 'PENDING', amount: order.totalAmount, currency: 'CNY' });
+    await sub.until((s) => s.events.some((e) => e.paymentStatusChanged.orderStatus === 'PAYING'));
+
+    const again = (await pay(order.id, 'WECHAT_NATIVE')).data.payOrder;
+    expect(again.payment.paymentNo).toBe(session.payment.paymentNo);
+    expect(again.qrCodeUrl).toBe(session.qrCodeUrl);
+    expect(sim.store.find({ out_trade_no: session.payment.paymentNo })).toBeTruthy();
+
+    const scan = await fetch(sim.scanUrl(session.qrCodeUrl));
+    expect(scan.status).toBe(200);
+    expect(await scan.text()).toContain('128.00');
+
+    const paid = await simulatorPay({ code_url: session.qrCodeUrl, outcome: 'SUCCESS' });
+    expect(paid.status).toBe(200);
+    const paidAt = Date.now();
+    await sub.until((s) => s.events.some((e) => e.paymentStatusChanged.orderStatus === 'PAID'), 2000);
+    expect(Date.now() - paidAt).toBeLessThan(1000);
+    const event = sub.events.at(-1).paymentStatusChanged;
+    expect(event).toMatchObject({ orderStatus: 'PAID', paymentStatus: 'SUCCEEDED', paymentNo: session.payment.paymentNo, channel: 'WECHAT_NATIVE', paidAmount: order.totalAmount });
+
+    const state = await orderState(order.id);
+    expect(state).toMatchObject({ status: 'PAID', paidAmount: order.totalAmount });
+    expect(state.payments[0]).toMatchObject({ status: 'SUCCEEDED', providerTransactionId: expect.stringMatching(/^42/) });
+    expect(state.history.map((h: any) => h.to)).toEqual(['PENDING_PAYMENT', 'PAYING', 'PAID']);
+    expect(state.history.at(-1).actor).toBe('provider:wechatpay');
+    expect(codeOf(await pay(order.id, 'WECHAT_NATIVE'))).toBe('ALREADY_PAID');
+
+    const applied = (await notifications()).filter((n: any) => n.paymentNo === session.payment.paymentNo);
+    expect(applied).toEqual([expect.objectContaining({ provider: 'wechatpay', outcome: 'applied', flagged: false })]);
+
+    // A screen that subscribes after the payment learns it at once.
+    const late = subscribe(alice, order.id);
+    await late.until((s) => s.events.length >= 1, 2000);
+    expect(late.events[0].paymentStatusChanged).toMatchObject({ orderStatus: 'PAID', paymentStatus: 'SUCCEEDED' });
+  });
+
+  it('only the owner or an admin may subscribe; a stranger gets an error and never an event', async () => {
+    const order = await newOrder();
+    const stranger = subscribe(t.token('mallory'), order.id);
+    await stranger.until((s) => s.errors.length > 0 || s.completed, 3000);
+    expect(stranger.events).toEqual([]);
+    expect(JSON.stringify(stranger.errors)).toContain('NOT_FOUND');
+    const anonymous = subscribe(null, order.id);
+    await anonymous.until((s) => s.errors.length > 0, 3000);
+    expect(anonymous.events).toEqual([]);
+    const asAdmin = subscribe(admin, order.id);
+    await asAdmin.until((s) => s.events.length >= 1, 3000);
+    expect(asAdmin.events[0].paymentStatusChanged.orderId).toBe(order.id);
+    expect(codeOf(await pay(order.id, 'WECHAT_NATIVE', {}, t.token('mallory')))).toBe('NOT_FOUND');
+  });
+
+  it('JSAPI answers signed wx.requestPayment parameters; H5 a redirect URL', async () => {
+    const order = await newOrder();
+    expect(codeOf(await pay(order.id, 'WECHAT_JSAPI'))).toBe('BAD_USER_INPUT');
+    const jsapi = (await pay(order.id, 'WECHAT_JSAPI', { openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o' })).data.payOrder;
+    const params = JSON.parse(jsapi.jsapiParams);
+    expect(params).toMatchObject({ appId: expect.any(String), package: expect.stringMatching(/^prepay_id=wx/), signType: 'RSA', paySign: expect.any(String) });
+
+    // Switching channel closes the JSAPI payment at the provider first.
+    const h5 = (await pay(order.id, 'WECHAT_H5', { clientIp: '203.0.113.7' })).data.payOrder;
+    expect(h5.redirectUrl).toContain('/simulator/wechatpay/h5?prepay_id=');
+    const old = sim.store.find({ out_trade_no: jsapi.payment.paymentNo });
+    expect(old ? WechatPayStore.toWire(old).trade_state : 'gone').toBe('CLOSED');
+    const state = await orderState(order.id);
+    expect(state.payments.map((p: any) => p.status)).toEqual(['CLOSED', 'PENDING']);
+  });
+
+  describe('callbacks', () => {
+    let order: { id: string; totalAmount: number };
+    let paymentNo: string;
+    let mchid: string;
+
+    beforeAll(async () => {
+      order = await newOrder();
+      const session = (await pay(order.id, 'WECHAT_NATIVE')).data.payOrder;
+      paymentNo = session.payment.paymentNo;
+      mchid = sim.store.find({ out_trade_no: paymentNo })!.mchid;
+    });
+
+    const transaction = (over: Record<string, unknown> = {}) => {
+      const tx = WechatPayStore.toWire(sim.store.find({ out_trade_no: paymentNo })!);
+      return { ...tx, trade_state: 'SUCCESS', trade_state_desc: '支付成功', transaction_id: '4200000000000000000000000001', success_time: new Date().toISOString(), ...over };
+    };
+    const deliver = (rawBody: string, headers: Record<string, string>) =>
+      fetch(`${t.url}/notify/wechatpay`, { method: 'POST', headers, body: rawBody });
+
+    it('forged, stale, tampered, SIGNTEST and unknown-serial notifications are refused with 4xx and change nothing', async () => {
+      const n = sim.buildNotification(mchid, { eventType: 'TRANSACTION.SUCCESS', resource: transaction() });
+      const forged = { ...n.headers, 'wechatpay-signature': Buffer.alloc(256, 1).toString('base64') };
+      const stale = sim.buildNotification(mchid, { eventType: 'TRANSACTION.SUCCESS', resource: transaction() }, { timestamp: Math.floor(Date.now() / 1000) - 301 });
+      const probe = sim.buildNotification(mchid, { eventType: 'TRANSACTION.SUCCESS', resource: transaction() }, { signature: 'WECHATPAY/SIGNTEST/abc' });
+      const serial = sim.buildNotification(mchid, { eventType: 'TRANSACTION.SUCCESS', resource: transaction() }, { serial: 'PUB_KEY_ID_0000000000000000000000000000' });
+      const body = JSON.parse(n.rawBody);
+      body.resource.ciphertext = Buffer.from(Buffer.from(body.resource.ciphertext, 'base64').map((b, i) => (i === 3 ? b ^ 1 : b))).toString('base64');
+      const tamperedRaw = JSON.stringify(body);
+      const tampered = sim.signNotification(tamperedRaw);
+      for (const [raw, headers] of [
+        [n.rawBody, forged],
+        [stale.rawBody, stale.headers],
+        [probe.rawBody, probe.headers],
+        [serial.rawBody, serial.headers],
+        [tamperedRaw, tampered],
+        [n.rawBody.replace('"id":"', '"id":"x'), n.headers],
+      ] as Array<[string, Record<string, string>]>) {
+        const res = await deliver(raw, headers);
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+        expect(await res.json()).toMatchObject({ code: 'FAIL' });
+      }
+      expect((await orderState(order.id)).status).toBe('PAYING');
+      const rejected = (await notifications()).filter((x: any) => x.outcome === 'rejected');
+      expect(rejected.length).toBeGreaterThanOrEqual(6);
+    });
+
+    it('verified but mismatched (amount, unknown order, other merchant) is flagged, refused, and changes nothing', async () => {
+      const cases = [
+        transaction({ amount: { total: order.totalAmount - 1, payer_total: order.totalAmount - 1, currency: 'CNY' } }),
+        transaction({ out_trade_no: 'P00000000000000000000000000' }),
+        transaction({ mchid: '1900000000' }),
+      ];
+      for (const resource of cases) {
+        const n = sim.buildNotification(mchid, { eventType: 'TRANSACTION.SUCCESS', resource });
+        const res = await deliver(n.rawBody, n.headers);
+        expect(res.status).toBe(400);
+      }
+      expect((await orderState(order.id)).status).toBe('PAYING');
+      const flagged = await notifications(true);
+      expect(flagged.map((f: any) => f.reason)).toEqual(
+        expect.arrayContaining([expect.stringContaining('amount'), expect.stringContaining('unknown payment'), expect.stringContaining('mchid')]),
+      );
+      expect(flagged.every((f: any) => f.outcome === 'flagged' && f.flagged)).toBe(true);
+    });
+
+    it('10 concurrent copies of one notification: one transition into PAID, one event, all acknowledged', async () => {
+      const sub = subscribe(alice, order.id);
+      await sub.until((s) => s.events.length >= 1);
+      const n = sim.buildNotification(mchid, { eventType: 'TRANSACTION.SUCCESS', resource: transaction() });
+      const replies = await Promise.all(
+        Array.from({ length: 10 }, () => deliver(n.rawBody, sim.signNotification(n.rawBody))),
+      );
+      expect(replies.map((r) => r.status)).toEqual(Array(10).fill(204));
+      await sub.until((s) => s.events.some((e) => e.paymentStatusChanged.orderStatus === 'PAID'));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(sub.events.filter((e) => e.paymentStatusChanged.orderStatus === 'PAID')).toHaveLength(1);
+      const state = await orderState(order.id);
+      expect(state.history.filter((h: any) => h.to === 'PAID')).toHaveLength(1);
+      const rows = (await notifications()).filter((x: any) => x.notificationId === n.id);
+      expect(rows.filter((r: any) => r.outcome === 'applied')).toHaveLength(1);
+      expect(rows.filter((r: any) => r.outcome === 'duplicate')).toHaveLength(9);
+    });
+  });
+});
