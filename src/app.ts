@@ -14,6 +14,7 @@ import type { AppConfig } from './config/config';
 import { CallbackProcessor } from './callbacks/processor';
 import { notifyRouter } from './callbacks/notify.routes';
 import { CatalogService } from './catalog/catalog.service';
+import { checkoutRouter } from './checkout/checkout.routes';
 import { OrdersService } from './orders/orders.service';
 import { Payment } from './payments/payment.entity';
 import { PaymentsService } from './payments/payments.service';
@@ -137,6 +138,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   app.use('/notify', notifyRouter(callbacks, log));
   for (const sim of providers.simulators) app.use(sim.path, sim.router);
 
+  app.use(checkoutRouter());
   app.use(
     playgroundRouter({
       graphqlPath: '/graphql',
