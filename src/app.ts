@@ -69,9 +69,15 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const publicBaseUrl = config.publicBaseUrl ?? url;
 
-  const orm = await initOrm(config.database);
-  if (config.autoMigrate) await orm.getMigrator().up();
-  if (config.seedDemo) await seedDemoCatalog(orm, log);
+  let orm: Orm;
+  try {
+    orm = await initOrm(config.database);
+    if (config.autoMigrate) await orm.getMigrator().up();
+    if (config.seedDemo) await seedDemoCatalog(orm, log);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
 
   const pubsub: PubSub = config.redisUrl ? new RedisPubSub(config.redisUrl, log) : new InProcessPubSub();
   const metrics = new Metrics();
@@ -215,6 +221,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
     validationRules,
     introspection: true,
     csrfPrevention: true,
+    stopOnTerminationSignals: false, // main.ts owns shutdown (close() stops Apollo among the rest)
     includeStacktraceInErrorResponses: false,
     formatError: (formatted, error) =>
       formatClientError(formatted, error, (err) => log.error({ err }, 'unexpected error answered as INTERNAL_SERVER_ERROR')),
@@ -272,9 +279,9 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   const close = () =>
     (closing ??= (async () => {
       for (const t of timers) clearInterval(t);
-      for (const client of wsServer.clients) client.close(1001, 'server shutting down');
+      // Apollo's drain stops accepting, finishes in-flight requests, and (our plugin) disposes graphql-ws, which
+      // closes every socket with 1001 and the WebSocket server.
       await apollo.stop();
-      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
       await providers.close();
       await pubsub.close();
       await orm.close(true);
