@@ -2,8 +2,10 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261126112831_initial as sqlite_Migration20261126112831_initial } from './sqlite/Migration20261126112831_initial';
 import { Migration20261126113710_payments as sqlite_Migration20261126113710_payments } from './sqlite/Migration20261126113710_payments';
+import { Migration20261126114618_lifecycle as sqlite_Migration20261126114618_lifecycle } from './sqlite/Migration20261126114618_lifecycle';
 import { Migration20261126112831_initial as postgresql_Migration20261126112831_initial } from './postgresql/Migration20261126112831_initial';
 import { Migration20261126113710_payments as postgresql_Migration20261126113710_payments } from './postgresql/Migration20261126113710_payments';
+import { Migration20261126114619_lifecycle as postgresql_Migration20261126114619_lifecycle } from './postgresql/Migration20261126114619_lifecycle';
 
 /**
  * The committed migrations, one list per driver, in order. Listed explicitly (not globbed) so the same list works
@@ -13,9 +15,11 @@ export const MIGRATIONS: { sqlite: MigrationObject[]; postgresql: MigrationObjec
   sqlite: [
     { name: 'Migration20261126112831_initial', class: sqlite_Migration20261126112831_initial },
     { name: 'Migration20261126113710_payments', class: sqlite_Migration20261126113710_payments },
+    { name: 'Migration20261126114618_lifecycle', class: sqlite_Migration20261126114618_lifecycle },
   ],
   postgresql: [
     { name: 'Migration20261126112831_initial', class: postgresql_Migration20261126112831_initial },
     { name: 'Migration20261126113710_payments', class: postgresql_Migration20261126113710_payments },
+    { name: 'Migration20261126114619_lifecycle', class: postgresql_Migration20261126114619_lifecycle },
   ],
 };

@@ -17,6 +17,7 @@ import { CatalogService } from './catalog/catalog.service';
 import { checkoutRouter } from './checkout/checkout.routes';
 import { OrdersService } from './orders/orders.service';
 import { Payment } from './payments/payment.entity';
+import { PaymentLifecycle } from './payments/lifecycle';
 import { PaymentsService } from './payments/payments.service';
 import { wireProviders, type ProviderWiring } from './payments/providers/wiring';
 import { Outbox } from './realtime/outbox';
@@ -97,8 +98,9 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   orders.paymentCloser = payments;
   realtime.latestPayment = async (orderId) =>
     orm.em.fork().findOne(Payment, { orderId }, { orderBy: { id: 'desc' } });
+  const lifecycle = new PaymentLifecycle(orm, payments, orders, config.paymentQueryDelays, log);
   const callbacks = new CallbackProcessor(orm, providers.registry, payments, log, metrics);
-  const services: Services = { config, orm, catalog, orders, realtime, payments };
+  const services: Services = { config, orm, catalog, orders, realtime, payments, lifecycle };
 
   const schema = buildAppSchema();
 
@@ -272,6 +274,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
     setInterval(() => outbox.sweep().catch((err) => log.warn({ err: (err as Error).message }, 'outbox sweep failed')), 5000),
   ];
   for (const t of timers) t.unref();
+  lifecycle.start();
 
   ready = true;
 
@@ -279,6 +282,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   const close = () =>
     (closing ??= (async () => {
       for (const t of timers) clearInterval(t);
+      await lifecycle.stop();
       // Apollo's drain stops accepting, finishes in-flight requests, and (our plugin) disposes graphql-ws, which
       // closes every socket with 1001 and the WebSocket server.
       await apollo.stop();

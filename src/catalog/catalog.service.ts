@@ -1,7 +1,7 @@
 import { UniqueConstraintViolationException, raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/knex';
 import type { Orm } from '../shared/db/orm';
-import { DEFAULT_MERCHANT_ID } from '../shared/db/entity';
+import { DEFAULT_MERCHANT_ID, isId } from '../shared/db/entity';
 import { DomainError, ErrorCode, badInput, notFound } from '../shared/errors';
 import type { OrderItem } from '../orders/order.entity';
 import { Coupon, CouponKind } from './coupon.entity';
@@ -60,7 +60,7 @@ export class CatalogService {
     input: { name?: string | null; priceAmount?: number | null; active?: boolean | null },
   ): Promise<Product> {
     const em = this.orm.em.fork();
-    const product = await em.findOne(Product, { id });
+    const product = isId(id) ? await em.findOne(Product, { id }) : null;
     if (!product) throw notFound('Product');
     if (input.name != null) product.name = input.name;
     if (input.priceAmount != null) product.priceAmount = input.priceAmount;
@@ -71,6 +71,7 @@ export class CatalogService {
 
   /** Adds (or, negative, removes) stock; a change that would go below zero is BAD_USER_INPUT and changes nothing. */
   async restockProduct(id: string, quantity: number): Promise<Product> {
+    if (!isId(id)) throw notFound('Product');
     const em = this.orm.em.fork();
     const changed = await em
       .createQueryBuilder(Product)

@@ -103,7 +103,7 @@ const schema = z.object({
   JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   AUTO_MIGRATE: bool.default(true),
   SEED_DEMO: bool.default(true),
-  PAYMENT_TIMEOUT_SECONDS: intIn(10, 7 * 24 * 3600).default(900),
+  PAYMENT_TIMEOUT_SECONDS: intIn(1, 7 * 24 * 3600).default(900),
   PAYMENT_QUERY_DELAYS: z
     .string()
     .regex(/^\d+(\s*,\s*\d+)*$/, 'must be a comma-separated list of seconds')

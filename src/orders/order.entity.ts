@@ -140,6 +140,10 @@ export class Order extends BaseEntity<'status' | 'version' | 'paidAmount' | 'ref
   @Property({ length: 64, nullable: true })
   requestHash?: string | null;
 
+  /** The payment-timeout sweeper's claim on this order (a lease, so a crashed instance's claim runs out). */
+  @Property({ type: 'datetime', nullable: true })
+  sweepLeaseUntil?: Date | null;
+
   @Property({ version: true })
   version!: number;
 }

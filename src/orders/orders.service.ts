@@ -7,7 +7,7 @@ import { priceOrder, type Quote, type ShippingRule } from '../catalog/pricing';
 import type { Outbox, Emit } from '../realtime/outbox';
 import { orderTopic, statusPayload } from '../realtime/topics';
 import { actorOf, type User } from '../shared/auth';
-import { DEFAULT_MERCHANT_ID } from '../shared/db/entity';
+import { DEFAULT_MERCHANT_ID, isId } from '../shared/db/entity';
 import { DomainError, ErrorCode, badInput, notFound } from '../shared/errors';
 import type { Metrics } from '../shared/metrics';
 import { OrderEvent } from './order-event.entity';
@@ -39,7 +39,6 @@ export interface OrderPage {
   hasNextPage: boolean;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The order lifecycle up to payment and after it: pricing, creation with stock reservation, and status changes. */
 export class OrdersService {
@@ -134,7 +133,7 @@ export class OrdersService {
 
   /** The order if it exists and the user may see it; null otherwise (existence does not leak). */
   async find(user: User, where: { id: string } | { orderNo: string }): Promise<Order | null> {
-    if ('id' in where && !UUID.test(where.id)) return null;
+    if ('id' in where && !isId(where.id)) return null;
     const order = await this.orm.em.fork().findOne(Order, where);
     return order && canSee(user, order) ? order : null;
   }
@@ -142,7 +141,7 @@ export class OrdersService {
   /** Newest first; customers see their own orders, admins all. `after` is the last order id of the previous page. */
   async list(user: User, first: number, after: string | null, status: OrderStatus | null): Promise<OrderPage> {
     if (first < 1 || first > 100) throw badInput('first must be between 1 and 100');
-    if (after !== null && !UUID.test(after)) throw badInput('after is not a cursor of this list');
+    if (after !== null && !isId(after)) throw badInput('after is not a cursor of this list');
     const where: Record<string, unknown> = {};
     if (user.role !== 'admin') where.customerId = user.id;
     if (status) where.status = status;
@@ -162,7 +161,7 @@ export class OrdersService {
 
   /** Loads an order the user may change, or NOT_FOUND. */
   async load(em: EntityManager, user: User, orderId: string): Promise<Order> {
-    const order = UUID.test(orderId) ? await em.findOne(Order, { id: orderId }) : null;
+    const order = isId(orderId) ? await em.findOne(Order, { id: orderId }) : null;
     if (!order || !canSee(user, order)) throw notFound('Order');
     return order;
   }

@@ -1,4 +1,4 @@
-import { IsIn, IsIP, IsOptional, IsUrl, Length } from 'class-validator';
+import { IsInt, IsIP, IsOptional, IsUrl, Length, Min } from 'class-validator';
 import { Arg, Ctx, Field, FieldResolver, ID, InputType, Int, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { PaymentNotification } from '../callbacks/notification.entity';
 import { Order } from '../orders/order.entity';
@@ -21,6 +21,18 @@ export class PayOrderInput {
   @Length(1, 500)
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   returnUrl?: string | null;
+}
+
+@InputType()
+export class RefundOrderInput {
+  @Field(() => ID) orderId!: string;
+  @Field(() => Int, { nullable: true, description: 'Minor units; default: all that is left to refund' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  amount?: number | null;
+  @Field(() => String, { nullable: true }) @IsOptional() @Length(1, 80) reason?: string | null;
+  @Field(() => String, { nullable: true }) @IsOptional() @Length(1, 128) idempotencyKey?: string | null;
 }
 
 @ObjectType()
@@ -59,6 +71,15 @@ export class PaymentsResolver {
   syncPayment(@Arg('paymentId', () => ID) paymentId: string, @Ctx() ctx: GraphQLContext): Promise<Payment> {
     const admin = requireAdmin(ctx.user);
     return ctx.services.payments.syncPayment(paymentId, `admin:${admin.id}`);
+  }
+
+  /**
+   * Admin: refunds the order's paid payment, fully (default) or partly. A refund the provider has not confirmed yet
+   * answers PENDING and is followed up; PAYMENT_PROVIDER_ERROR only when the provider refused it outright.
+   */
+  @Mutation(() => Refund)
+  refundOrder(@Arg('input') input: RefundOrderInput, @Ctx() ctx: GraphQLContext): Promise<Refund> {
+    return ctx.services.payments.refundOrder(requireAdmin(ctx.user), input);
   }
 
   /** Admin: every provider notification received, newest first; `flagged: true` for the ones to look at. */

@@ -9,6 +9,7 @@ import { OrderStatus, transition } from '../orders/status-machine';
 import type { Emit, Outbox } from '../realtime/outbox';
 import { orderTopic, statusPayload } from '../realtime/topics';
 import { actorOf, type User } from '../shared/auth';
+import { isId } from '../shared/db/entity';
 import type { Orm } from '../shared/db/orm';
 import { DomainError, ErrorCode, badInput, notFound } from '../shared/errors';
 import type { Logger } from '../shared/logger';
@@ -219,7 +220,9 @@ export class PaymentsService {
         throw err;
       }
     });
-    if (autoRefund) await this.submitRefund(autoRefund.id).catch((err) => this.log.error({ err }, 'automatic refund failed; retried later'));
+    if (autoRefund) {
+      await this.submitRefund(autoRefund.id).catch((err) => this.log.error({ err }, 'automatic refund refused by the provider'));
+    }
     return outcome;
   }
 
@@ -261,7 +264,7 @@ export class PaymentsService {
       return 'changed';
     }
     // Money arrived for a payment that can no longer go into the order: record it and give it back at once.
-    const reason = PAID_ORDER.has(order.status) && wasLive ? 'duplicate payment' : 'paid after close';
+    const reason = PAID_ORDER.has(order.status) ? 'duplicate payment' : 'paid after close';
     const refund = tx.create(Refund, {
       merchantId: p.merchantId,
       orderId: order.id,
@@ -280,7 +283,7 @@ export class PaymentsService {
   /** Asks the provider about a payment now and applies what it says (query fallback and admin `syncPayment`). */
   async syncPayment(paymentId: string, actor = 'system'): Promise<Payment> {
     const em = this.orm.em.fork();
-    const p = await em.findOne(Payment, { id: paymentId });
+    const p = isId(paymentId) ? await em.findOne(Payment, { id: paymentId }) : null;
     if (!p) throw notFound('Payment');
     if (p.status === PaymentStatus.PENDING) {
       const q = await this.providerFor(p).queryPayment(ref(p));
@@ -340,6 +343,7 @@ export class PaymentsService {
     const refund = await em.findOneOrFail(Refund, { id: refundId });
     const payment = await em.findOneOrFail(Payment, { id: refund.paymentId });
     const provider = this.providerFor(payment);
+    const actor = `provider:${provider.name}`;
     try {
       const r = await provider.refund({
         channel: payment.channel,
@@ -353,17 +357,128 @@ export class PaymentsService {
         reason: refund.reason,
         notifyUrl: this.notifyUrl(provider.name),
       });
-      await this.applyRefundResult(refund.refundNo, r.state, { providerRefundId: r.providerRefundId, raw: r.raw }, `provider:${provider.name}`);
+      if (r.state === 'PENDING') await this.scheduleRefundCheck(refund.id, r.providerRefundId, r.raw);
+      else await this.applyRefundResult(refund.refundNo, r.state, { providerRefundId: r.providerRefundId, raw: r.raw }, actor);
     } catch (err) {
       if (err instanceof ProviderRejectedError) {
-        await this.applyRefundResult(refund.refundNo, 'FAILED', { raw: { code: err.providerCode, message: err.message } }, `provider:${provider.name}`);
+        await this.applyRefundResult(refund.refundNo, 'FAILED', { raw: { code: err.providerCode, message: err.message } }, actor);
         throw err;
       }
-      this.log.warn({ refundNo: refund.refundNo, err: (err as Error).message }, 'refund call failed; it stays PENDING and is retried');
-      refund.nextQueryAt = new Date(Date.now() + 10_000);
-      await em.flush();
+      this.log.warn({ refundNo: refund.refundNo, err: (err as Error).message }, 'refund call failed; it stays PENDING and is retried with the same refundNo');
+      await this.scheduleRefundCheck(refund.id);
     }
     return this.orm.em.fork().findOneOrFail(Refund, { id: refundId });
+  }
+
+  /** Asks the provider about a PENDING refund; one it never received is sent again with the same refundNo. */
+  async checkRefund(refundId: string): Promise<void> {
+    const em = this.orm.em.fork();
+    const refund = await em.findOneOrFail(Refund, { id: refundId });
+    if (refund.status !== RefundStatus.PENDING) return;
+    const payment = await em.findOneOrFail(Payment, { id: refund.paymentId });
+    const provider = this.providerFor(payment);
+    let r;
+    try {
+      r = await provider.queryRefund({
+        channel: payment.channel,
+        paymentNo: payment.paymentNo,
+        refundNo: refund.refundNo,
+        providerReference: refund.providerRefundId ?? payment.providerReference,
+      });
+    } catch (err) {
+      if (err instanceof ProviderRejectedError) {
+        // Unknown at the provider (our call never reached it): send it again, same refundNo, so it refunds once.
+        await this.submitRefund(refundId).catch(() => undefined);
+        return;
+      }
+      await this.scheduleRefundCheck(refundId);
+      return;
+    }
+    if (r.state === 'PENDING') await this.scheduleRefundCheck(refundId, r.providerRefundId, r.raw);
+    else await this.applyRefundResult(refund.refundNo, r.state, { providerRefundId: r.providerRefundId, raw: r.raw }, `provider:${provider.name}`);
+  }
+
+  private async scheduleRefundCheck(refundId: string, providerRefundId?: string, raw?: unknown): Promise<void> {
+    const em = this.orm.em.fork();
+    const refund = await em.findOneOrFail(Refund, { id: refundId });
+    if (refund.status !== RefundStatus.PENDING) return;
+    const delays = this.settings.queryDelays;
+    refund.nextQueryAt = new Date(Date.now() + delays[Math.min(refund.attempts, delays.length - 1)]! * 1000);
+    refund.attempts += 1;
+    if (providerRefundId) refund.providerRefundId = providerRefundId;
+    if (raw !== undefined) refund.providerData = { ...refund.providerData, lastAnswer: raw };
+    await em.flush().catch((err) => {
+      if (!(err instanceof OptimisticLockError)) throw err; // a result arrived meanwhile: nothing to schedule
+    });
+  }
+
+  /**
+   * Admin refund of the order's paid payment, full (default: all that is left) or partial. The refund row and its
+   * refundNo are committed before the provider is called; concurrent refunds of one order serialize on the order's
+   * version, so together they never exceed the paid amount. Idempotent per order by `idempotencyKey`.
+   */
+  async refundOrder(
+    admin: User,
+    input: { orderId: string; amount?: number | null; reason?: string | null; idempotencyKey?: string | null },
+  ): Promise<Refund> {
+    if (input.amount != null && (!Number.isInteger(input.amount) || input.amount < 1)) {
+      throw badInput('amount must be a positive integer in minor units');
+    }
+    const key = input.idempotencyKey ?? null;
+    const replay = async () => {
+      if (!key || !isId(input.orderId)) return null;
+      const existing = await this.orm.em.fork().findOne(Refund, { orderId: input.orderId, idempotencyKey: key });
+      if (!existing) return null;
+      if ((input.amount != null && input.amount !== existing.amount) || (input.reason ?? null) !== (existing.reason ?? null)) {
+        throw new DomainError(ErrorCode.IDEMPOTENCY_CONFLICT, 'This idempotencyKey was already used for a different refund');
+      }
+      return existing;
+    };
+    const previous = await replay();
+    if (previous) return previous;
+    let refund: Refund;
+    try {
+      refund = await this.retryOnConflict(() =>
+        this.outbox.transaction(this.orm.em.fork(), async (tx, emit) => {
+          const order = await this.orders.load(tx, admin, input.orderId);
+          if (order.status === OrderStatus.REFUNDED) throw new DomainError(ErrorCode.REFUND_EXCEEDS_PAID, 'The order is already fully refunded');
+          if (!PAID_ORDER.has(order.status) || !order.paidPaymentId) {
+            throw new DomainError(ErrorCode.INVALID_TRANSITION, `An order in ${order.status} has nothing to refund`);
+          }
+          const payment = await tx.findOneOrFail(Payment, { id: order.paidPaymentId });
+          const taken = await tx.find(Refund, { paymentId: payment.id, status: { $in: [RefundStatus.PENDING, RefundStatus.SUCCEEDED] } });
+          const left = order.paidAmount - taken.reduce((sum, r) => sum + r.amount, 0);
+          const amount = input.amount ?? left;
+          if (amount < 1 || amount > left) {
+            throw new DomainError(ErrorCode.REFUND_EXCEEDS_PAID, `At most ${Math.max(left, 0)} can still be refunded`, { refundable: Math.max(left, 0) });
+          }
+          order.updatedAt = new Date(); // bumps the version: concurrent refunds of this order serialize here
+          const now = new Date();
+          const created = tx.create(Refund, {
+            merchantId: order.merchantId,
+            orderId: order.id,
+            paymentId: payment.id,
+            refundNo: newMerchantNo('R', now),
+            amount,
+            reason: input.reason ?? null,
+            requestedBy: actorOf(admin),
+            idempotencyKey: key,
+            nextQueryAt: new Date(now.getTime() + this.settings.queryDelays[0]! * 1000),
+            createdAt: now,
+            updatedAt: now,
+          });
+          emit(orderTopic(order.id), statusPayload(order, payment));
+          return created;
+        }),
+      );
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) {
+        const existing = await replay();
+        if (existing) return existing;
+      }
+      throw err;
+    }
+    return this.submitRefund(refund.id);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { isId } from '../shared/db/entity';
 import type { Orm } from '../shared/db/orm';
 import { Order } from '../orders/order.entity';
 import type { User } from '../shared/auth';
@@ -6,7 +7,6 @@ import type { Metrics } from '../shared/metrics';
 import type { PubSub } from './pubsub';
 import { orderTopic, statusPayload, type PaymentStatusPayload } from './topics';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The order's latest payment for the snapshot; supplied by the payments module. */
 export type LatestPaymentLookup = (orderId: string) => Promise<Parameters<typeof statusPayload>[1]>;
@@ -29,7 +29,7 @@ export class RealtimeService {
 
   async orderStatus(user: User, orderId: string): Promise<AsyncIterableIterator<PaymentStatusPayload>> {
     const em = this.orm.em.fork();
-    const visible = UUID.test(orderId) ? await em.findOne(Order, { id: orderId }, { fields: ['id', 'customerId'] }) : null;
+    const visible = isId(orderId) ? await em.findOne(Order, { id: orderId }, { fields: ['id', 'customerId'] }) : null;
     if (!visible || (user.role !== 'admin' && visible.customerId !== user.id)) throw notFound('Order');
 
     const queue = new EventQueue<PaymentStatusPayload>();

@@ -23,12 +23,13 @@ export interface TestApp {
 /** Starts the real server on 127.0.0.1 and a random port, on a fresh SQLite file or a fresh PostgreSQL database. */
 export async function startTestApp(db: Db, env: Record<string, string> = {}): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'orders-test-'));
-  const pgDb = db === 'postgresql' ? await createPostgresDatabase() : null;
+  // A given DATABASE_URL is shared (several instances on one database); otherwise each app gets a fresh one.
+  const pgDb = db === 'postgresql' && !env.DATABASE_URL ? await createPostgresDatabase() : null;
   const config = loadConfig({
     HOST: '127.0.0.1',
     PORT: '0',
     DATA_DIR: dataDir,
-    DATABASE_URL: pgDb ? pgDb.url : `sqlite:${join(dataDir, 'test.sqlite3')}`,
+    DATABASE_URL: env.DATABASE_URL ?? (pgDb ? pgDb.url : `sqlite:${join(dataDir, 'test.sqlite3')}`),
     JWT_SECRET: TEST_JWT_SECRET,
     SEED_DEMO: 'false',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',

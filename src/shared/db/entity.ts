@@ -8,6 +8,9 @@ export const DEFAULT_MERCHANT_ID = 'default';
 /** Time-ordered ids (UUIDv7): primary keys double as stable, sortable pagination cursors. */
 export const newId = (): string => uuidv7();
 
+/** Whether a client-supplied id can be an id at all (PostgreSQL rejects malformed uuids with an error, not a miss). */
+export const isId = (id: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+
 /** Id, merchant and timestamps shared by the business entities. */
 @ObjectType() // not emitted: only types the resolvers reach are in the schema
 export abstract class BaseEntity<Optional extends string = never> {

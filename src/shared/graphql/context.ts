@@ -5,6 +5,7 @@ import type { OrdersService } from '../../orders/orders.service';
 import type { OrderEvent } from '../../orders/order-event.entity';
 import type { RealtimeService } from '../../realtime/realtime.service';
 import { Payment } from '../../payments/payment.entity';
+import type { PaymentLifecycle } from '../../payments/lifecycle';
 import type { PaymentsService } from '../../payments/payments.service';
 import { Refund } from '../../payments/refund.entity';
 import type { Orm } from '../db/orm';
@@ -19,6 +20,7 @@ export interface Services {
   orders: OrdersService;
   realtime: RealtimeService;
   payments: PaymentsService;
+  lifecycle: PaymentLifecycle;
 }
 
 /** Per-request batch loaders (one query per field per request, not per order). */
