@@ -1,5 +1,7 @@
 import 'reflect-metadata';
-import { startApp } from './app';
+import { startApp, type App } from './app';
+import type { AppConfig } from './config/config';
+import { signToken } from './shared/auth';
 import { ConfigError, loadConfig } from './config/config';
 import { createLogger } from './shared/logger';
 
@@ -21,6 +23,8 @@ async function main(): Promise<void> {
     { url: app.url, database: config.database.driver, redis: Boolean(config.redisUrl), simulators: config.paymentSimulator },
     `serving GraphQL at ${app.url}/graphql (playground in a browser, graphql-ws on the same path)`,
   );
+
+  if (!config.production && config.seedDemo && config.paymentSimulator) await printDemoLink(app, config);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -45,6 +49,29 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * Development only: a demo customer's token and a fresh order's checkout link, so a newcomer goes from install to a
+ * paid order in a minute (open the link, pick a channel, press Pay on the simulator's phone page).
+ */
+async function printDemoLink(app: App, config: AppConfig): Promise<void> {
+  const customer = { id: 'demo-customer', role: 'customer' as const };
+  const token = signToken(config.jwtSecret, customer, '24h');
+  const order = await app.services.orders.create(customer, { items: [{ sku: 'TEA-001', quantity: 1 }] }).catch(() => null);
+  if (!order) return;
+  const admin = signToken(config.jwtSecret, { id: 'admin', role: 'admin' }, '24h');
+  console.log(
+    [
+      '',
+      '  Demo (development only):',
+      `    checkout page   ${app.url}/checkout/${order.orderNo}#token=${token}`,
+      `    playground      ${app.url}/graphql   (admin token pre-filled)`,
+      `    customer token  ${token}`,
+      `    admin token     ${admin}`,
+      '',
+    ].join('\n'),
+  );
 }
 
 main().catch((err) => {
