@@ -144,7 +144,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
 
   // Raw-body routes first: providers' signatures cover the exact bytes.
   app.use('/notify', notifyRouter(callbacks, log));
-  for (const sim of providers.simulators) app.use(sim.path, sim.router);
+  for (const sim of providers.routes) app.use(sim.path, sim.router);
 
   app.use(checkoutRouter());
   app.use(

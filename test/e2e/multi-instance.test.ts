@@ -93,6 +93,8 @@ describe.skipIf(!available)('two instances on PostgreSQL and Redis', () => {
 
     const applied = (url: string) =>
       fetch(`${url}/metrics`).then(async (r) => /payment_notifications_total\{provider="wechatpay",outcome="applied"\} 1/.test(await r.text()));
+    // The event reaches A as soon as B commits; B counts the notification when it replies, a moment later.
+    for (let i = 0; i < 50 && !(await applied(b.url)); i++) await new Promise((r) => setTimeout(r, 20));
     expect(await applied(b.url)).toBe(true);
     expect(await applied(a.url)).toBe(false);
     expect(sim.notifications.filter((n) => n.url.startsWith(b.url) && n.acknowledged)).toHaveLength(1);
