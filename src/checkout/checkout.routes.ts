@@ -81,6 +81,15 @@ export function checkoutRouter(): Router {
     );
   });
 
+  // Some providers (UnionPay's front gateway) send the browser back to returnUrl with a form POST: answer with the
+  // page itself through a 303, so a reload does not post again. The posted fields are ignored; the page asks the
+  // service, which learnt the result from the verified notification.
+  router.post('/checkout/:orderNo', (req: Request, res: Response) => {
+    const orderNo = req.params.orderNo;
+    if (typeof orderNo !== 'string' || !ORDER_NO.test(orderNo)) return void res.status(404).type('html').send(notFoundHtml);
+    res.redirect(303, `/checkout/${encodeURIComponent(orderNo)}`);
+  });
+
   router.get(`${CHECKOUT_ASSETS_PATH}/:name`, (req: Request, res: Response, next: NextFunction) => {
     const name = req.params.name;
     const asset = typeof name === 'string' ? assets.get(name) : undefined;

@@ -35,6 +35,18 @@ export interface AppConfig {
   wechatpay?: WechatPayEnv;
   alipay?: AlipayEnv;
   stripe?: StripeEnv;
+  unionpay?: UnionPayEnv;
+}
+
+export interface UnionPayEnv {
+  merId: string;
+  signPrivateKey: string;
+  signCert: string;
+  rootCert: string;
+  middleCert: string;
+  gatewayUrl: string;
+  gatewayChannelType?: '07' | '08';
+  allowTestEnvironmentSigner: boolean;
 }
 
 export interface WechatPayEnv {
@@ -134,6 +146,7 @@ const WECHATPAY_VARS = [
 ] as const;
 const ALIPAY_VARS = ['ALIPAY_APP_ID', 'ALIPAY_PRIVATE_KEY', 'ALIPAY_PUBLIC_KEY'] as const;
 const STRIPE_VARS = ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'] as const;
+const UNIONPAY_VARS = ['UNIONPAY_MER_ID', 'UNIONPAY_SIGN_PRIVATE_KEY', 'UNIONPAY_SIGN_CERT', 'UNIONPAY_ROOT_CERT', 'UNIONPAY_MIDDLE_CERT'] as const;
 
 export function loadConfig(env: Env = process.env): AppConfig {
   const problems: string[] = [];
@@ -183,6 +196,21 @@ export function loadConfig(env: Env = process.env): AppConfig {
     apiBase: env.STRIPE_API_BASE || undefined,
   }));
 
+  const unionpay = group(env, UNIONPAY_VARS, problems, (v) => {
+    const channelType = env.UNIONPAY_GATEWAY_CHANNEL_TYPE;
+    if (channelType && channelType !== '07' && channelType !== '08') problems.push('UNIONPAY_GATEWAY_CHANNEL_TYPE: must be 07 or 08');
+    return {
+      merId: v.UNIONPAY_MER_ID,
+      signPrivateKey: pem('UNIONPAY_SIGN_PRIVATE_KEY', v.UNIONPAY_SIGN_PRIVATE_KEY, problems),
+      signCert: pem('UNIONPAY_SIGN_CERT', v.UNIONPAY_SIGN_CERT, problems),
+      rootCert: pem('UNIONPAY_ROOT_CERT', v.UNIONPAY_ROOT_CERT, problems),
+      middleCert: pem('UNIONPAY_MIDDLE_CERT', v.UNIONPAY_MIDDLE_CERT, problems),
+      gatewayUrl: env.UNIONPAY_GATEWAY_URL || 'https://gateway.95516.com/gateway/api/',
+      gatewayChannelType: (channelType || undefined) as '07' | '08' | undefined,
+      allowTestEnvironmentSigner: env.UNIONPAY_ALLOW_TEST_SIGNER === 'true',
+    };
+  });
+
   if (problems.length) throw new ConfigError(problems);
 
   return {
@@ -207,6 +235,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     wechatpay,
     alipay,
     stripe,
+    unionpay,
   };
 }
 

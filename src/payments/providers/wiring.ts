@@ -1,15 +1,17 @@
-import type { Router } from 'express';
+import express, { type Router } from 'express';
 import type { AppConfig } from '../../config/config';
 import { DEFAULT_MERCHANT_ID } from '../../shared/db/entity';
 import type { Logger } from '../../shared/logger';
 import { createAlipaySimulator, generateAlipayAppCredentials, type AlipaySimulator } from '../../simulators/alipay';
 import type { SimulatorLogger } from '../../simulators/shared/delivery';
+import { createUnionPaySimulator, type UnionPaySimulator } from '../../simulators/unionpay';
 import { createStripeSimulator, generateStripeCredentials, type StripeSimulator } from '../../simulators/stripe';
 import { createWechatPaySimulator, generateMerchantCredentials, type WechatPaySimulator } from '../../simulators/wechatpay';
 import { AlipayProvider } from './alipay';
 import type { PaymentProvider } from './provider';
 import { ProviderRegistry } from './registry';
 import { StripeProvider } from './stripe';
+import { UNIONPAY_FRONT_FORM_PATH, UnionPayProvider, type UnionPayConfig } from './unionpay';
 import { WechatPayProvider } from './wechatpay';
 
 /** The running simulators by provider, for demo links and tests. */
@@ -17,6 +19,7 @@ export interface Simulators {
   wechatpay?: WechatPaySimulator;
   alipay?: AlipaySimulator;
   stripe?: StripeSimulator;
+  unionpay?: UnionPaySimulator;
 }
 
 export interface ProviderWiring {
@@ -101,6 +104,30 @@ export function wireProviders(config: AppConfig, publicBaseUrl: string, log: Log
       adapter: (c) => new StripeProvider(c),
       expose: (sims, sim) => (sims.stripe = sim),
     } satisfies ProviderEntry<NonNullable<AppConfig['stripe']>, StripeSimulator>,
+    {
+      configured: config.unionpay && { ...config.unionpay, frontFormUrl: `${publicBaseUrl}${UNIONPAY_FRONT_FORM_PATH}` },
+      simulator: (base, timeScale, logger) => {
+        const sim = createUnionPaySimulator({ publicBaseUrl: base, timeScale, logger });
+        return Object.assign(sim, {
+          path: '/simulator/unionpay',
+          merchantConfig: () => sim.adapterConfig(sim.issueMerchantCredentials()),
+        });
+      },
+      adapter: (c) => {
+        const provider = new UnionPayProvider(c);
+        // UNIONPAY_GATEWAY's redirectUrl is this page: it checks our own signature, then auto-submits the form to
+        // the gateway (UnionPay's front gateway takes a browser POST, the contract hands the client a URL).
+        wiring.routes.push({
+          path: UNIONPAY_FRONT_FORM_PATH,
+          router: express.Router().get('/', (req, res) => {
+            const page = provider.frontFormPage(new URL(req.originalUrl, 'http://local').search);
+            res.status(page.status).set(page.headers).type(page.contentType).send(page.body);
+          }),
+        });
+        return provider;
+      },
+      expose: (sims, sim) => (sims.unionpay = sim),
+    } satisfies ProviderEntry<UnionPayConfig, UnionPaySimulator>,
   ];
 
   for (const entry of entries) {
