@@ -73,7 +73,10 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   let orm: Orm;
   try {
     orm = await initOrm(config.database);
-    if (config.autoMigrate) await orm.getMigrator().up();
+    if (config.autoMigrate) {
+      const applied = await orm.getMigrator().up();
+      if (applied.length) log.info({ migrations: applied.map((m) => m.name) }, 'applied database migrations');
+    }
     if (config.seedDemo) await seedDemoCatalog(orm, log);
   } catch (err) {
     server.close();

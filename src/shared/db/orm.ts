@@ -30,14 +30,14 @@ export function ormOptions(database: AppConfig['database'], extra: Partial<Optio
       driver: PostgreSqlDriver,
       clientUrl: database.url,
       pool: { min: 0, max: 20 },
-      migrations: { migrationsList: MIGRATIONS.postgresql, transactional: true, allOrNothing: true, snapshot: false },
+      migrations: { migrationsList: MIGRATIONS.postgresql, transactional: true, allOrNothing: true, snapshot: false, silent: true },
     } as Options;
   }
   return {
     ...common,
     driver: BetterSqliteDriver,
     dbName: database.path,
-    migrations: { migrationsList: MIGRATIONS.sqlite, transactional: true, allOrNothing: true, snapshot: false },
+    migrations: { migrationsList: MIGRATIONS.sqlite, transactional: true, allOrNothing: true, snapshot: false, silent: true },
   } as Options;
 }
 
