@@ -79,6 +79,13 @@ export class CallbackProcessor {
     if (event.type === 'refund') {
       const refund = await em.findOne(Refund, { refundNo: event.refundNo });
       if (!refund) return flag(`unknown refund ${event.refundNo}`, event.paymentNo);
+      const refunded = await em.findOneOrFail(Payment, { id: refund.paymentId });
+      if (CHANNEL_PROVIDER[refunded.channel] !== providerName || refunded.merchantId !== merchantId) {
+        return flag(`refund ${event.refundNo} is not a ${providerName} refund of this merchant`, event.paymentNo);
+      }
+      if (event.paymentNo && event.paymentNo !== refunded.paymentNo) {
+        return flag(`refund ${event.refundNo} belongs to payment ${refunded.paymentNo}, not ${event.paymentNo}`, event.paymentNo);
+      }
       if (event.amount !== undefined && event.amount !== refund.amount) {
         return flag(`refund amount ${event.amount} differs from ${refund.amount}`, event.paymentNo);
       }

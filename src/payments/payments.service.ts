@@ -61,6 +61,8 @@ export interface PaymentsSettings {
   queryDelays: number[];
 }
 
+/** Payments that may still be payable at the provider, so they are closed there when the order moves on. */
+const OPEN_AT_PROVIDER = [PaymentStatus.PENDING, PaymentStatus.FAILED];
 const LIVE_ORDER = new Set([OrderStatus.PENDING_PAYMENT, OrderStatus.PAYING]);
 const PAID_ORDER = new Set([OrderStatus.PAID, OrderStatus.PROCESSING, OrderStatus.COMPLETED, OrderStatus.REFUNDED]);
 
@@ -90,8 +92,10 @@ export class PaymentsService {
     if (input.channel === PaymentChannel.WECHAT_JSAPI && !input.openid) throw badInput('WECHAT_JSAPI needs the payer openid');
     if (input.channel === PaymentChannel.WECHAT_H5 && !input.clientIp) throw badInput('WECHAT_H5 needs the payer clientIp');
 
-    const live = await em.find(Payment, { orderId: order.id, status: PaymentStatus.PENDING }, { orderBy: { id: 'asc' } });
-    const same = live.find((p) => p.channel === input.channel && (!p.expiresAt || p.expiresAt > new Date()));
+    const live = await em.find(Payment, { orderId: order.id, status: { $in: OPEN_AT_PROVIDER } }, { orderBy: { id: 'asc' } });
+    const same = live.find(
+      (p) => p.status === PaymentStatus.PENDING && p.channel === input.channel && (!p.expiresAt || p.expiresAt > new Date()),
+    );
     if (same?.session) return this.session(same);
 
     // Switching channel: the old payment is closed at the provider first, so it can no longer be paid.
@@ -236,7 +240,9 @@ export class PaymentsService {
     const order = await tx.findOneOrFail(Order, { id: p.orderId });
     const now = new Date();
     if (result.status !== 'SUCCEEDED') {
-      if (p.status !== PaymentStatus.PENDING) return 'noop';
+      // A FAILED attempt may still be payable at the provider (a declined card, a failed QR scan): closing ends it.
+      const closesFailed = p.status === PaymentStatus.FAILED && result.status === 'CLOSED';
+      if (p.status !== PaymentStatus.PENDING && !closesFailed) return 'noop';
       p.status = result.status === 'FAILED' ? PaymentStatus.FAILED : PaymentStatus.CLOSED;
       if (p.status === PaymentStatus.CLOSED) p.closedAt = now;
       p.failureReason = result.reason?.slice(0, 200) ?? null;
@@ -246,7 +252,9 @@ export class PaymentsService {
       return 'changed';
     }
     if (p.status === PaymentStatus.SUCCEEDED) return 'noop';
-    const wasLive = p.status === PaymentStatus.PENDING;
+    // A FAILED attempt was one declined try, not the end: the customer may still pay it (Stripe keeps the intent
+    // payable after payment_failed). Only a CLOSED payment is no longer the order's.
+    const wasLive = p.status === PaymentStatus.PENDING || p.status === PaymentStatus.FAILED;
     p.status = PaymentStatus.SUCCEEDED;
     p.providerTransactionId = result.providerTransactionId ?? p.providerTransactionId;
     p.paidAt = result.paidAt ?? now;
@@ -308,7 +316,7 @@ export class PaymentsService {
 
   /** Cancellation seam: closes every live payment of the order at its provider ('paid' when one had succeeded). */
   async closeLivePayments(orderId: string, actor: string): Promise<'closed' | 'paid'> {
-    const live = await this.orm.em.fork().find(Payment, { orderId, status: PaymentStatus.PENDING });
+    const live = await this.orm.em.fork().find(Payment, { orderId, status: { $in: OPEN_AT_PROVIDER } });
     for (const p of live) if ((await this.closeAtProvider(p, actor)) === 'paid') return 'paid';
     return 'closed';
   }

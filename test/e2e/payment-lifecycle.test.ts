@@ -215,7 +215,7 @@ describe.each(databases)('payment lifecycle with WeChat Pay on %s', (db) => {
       const r = (await refund({ orderId: o.id, amount: 300 })).data.refundOrder;
       expect(r.status).toBe('PENDING');
       expect((await order(o.id)).refundedAmount).toBe(0);
-      const final = await eventually(() => order(o.id), (x) => x.refunds[0].status === 'SUCCEEDED');
+      const final = await eventually(() => order(o.id), (x) => x.refunds[0].status === 'SUCCEEDED' && x.refundedAmount === 300);
       expect(final.refundedAmount).toBe(300);
     });
 
@@ -244,8 +244,8 @@ describe.each(databases)('payment lifecycle with WeChat Pay on %s', (db) => {
       try {
         const r = (await refund({ orderId: o.id, amount: 400 })).data.refundOrder;
         expect(r.status).toBe('PENDING');
-        const final = await eventually(() => order(o.id), (x) => x.refunds[0].status === 'SUCCEEDED');
-        expect(final.refundedAmount).toBe(400);
+        // The order row and its refunds are read by separate queries: wait for both to show the result.
+        const final = await eventually(() => order(o.id), (x) => x.refunds[0].status === 'SUCCEEDED' && x.refundedAmount === 400);
         const paymentNo = final.payments.find((p: any) => p.status === 'SUCCEEDED').paymentNo;
         const atProvider = sim.store.refundsOf(sim.store.find({ out_trade_no: paymentNo })!);
         expect(atProvider).toHaveLength(1);
