@@ -23,6 +23,8 @@ import { wireProviders, type ProviderWiring } from './payments/providers/wiring'
 import { Outbox } from './realtime/outbox';
 import { InProcessPubSub, RedisPubSub, type PubSub } from './realtime/pubsub';
 import { RealtimeService } from './realtime/realtime.service';
+import { ReconciliationService } from './reconciliation/reconciliation.service';
+import { ReconciliationScheduler } from './reconciliation/scheduler';
 import { signToken, userFromAuthorization, type User } from './shared/auth';
 import { initOrm, type Orm } from './shared/db/orm';
 import { seedDemoCatalog } from './shared/db/seed';
@@ -103,7 +105,9 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
     orm.em.fork().findOne(Payment, { orderId }, { orderBy: { id: 'desc' } });
   const lifecycle = new PaymentLifecycle(orm, payments, orders, config.paymentQueryDelays, log);
   const callbacks = new CallbackProcessor(orm, providers.registry, payments, log, metrics);
-  const services: Services = { config, orm, catalog, orders, realtime, payments, lifecycle };
+  const reconciliation = new ReconciliationService(orm, providers.registry, payments, log);
+  const reconcileScheduler = new ReconciliationScheduler(reconciliation, config.reconcileDailyAt, log);
+  const services: Services = { config, orm, catalog, orders, realtime, payments, lifecycle, reconciliation };
 
   const schema = buildAppSchema();
 
@@ -278,6 +282,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   ];
   for (const t of timers) t.unref();
   lifecycle.start();
+  reconcileScheduler.start();
 
   ready = true;
 
@@ -286,6 +291,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
     (closing ??= (async () => {
       for (const t of timers) clearInterval(t);
       await lifecycle.stop();
+      await reconcileScheduler.stop();
       // Apollo's drain stops accepting, finishes in-flight requests, and (our plugin) disposes graphql-ws, which
       // closes every socket with 1001 and the WebSocket server.
       await apollo.stop();

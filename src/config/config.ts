@@ -31,6 +31,8 @@ export interface AppConfig {
   rateLimitPerMinute: number;
   /** Shipping fee rule: `shippingFlatFee` fen per order, free when the subtotal after discount reaches the threshold. */
   shipping: { flatFee: number; freeThreshold: number | null };
+  /** RECONCILE_DAILY_AT: `HH:MM` China time at which yesterday is reconciled for every provider; unset: no daily run. */
+  reconcileDailyAt?: string;
   logLevel: string;
   wechatpay?: WechatPayEnv;
   alipay?: AlipayEnv;
@@ -45,6 +47,8 @@ export interface UnionPayEnv {
   rootCert: string;
   middleCert: string;
   gatewayUrl: string;
+  /** UNIONPAY_FILE_TRANSFER_URL: fileTransfer.do's host (reconciliation files); default UnionPay's for its gateways. */
+  fileTransferUrl?: string;
   gatewayChannelType?: '07' | '08';
   allowTestEnvironmentSigner: boolean;
 }
@@ -132,6 +136,7 @@ const schema = z.object({
   RATE_LIMIT_PER_MINUTE: intIn(1, 1_000_000).default(600),
   SHIPPING_FLAT_FEE: intIn(0, 100_000_00).default(1000),
   SHIPPING_FREE_THRESHOLD: intIn(0, 1_000_000_00).optional(),
+  RECONCILE_DAILY_AT: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM, 24-hour China time (e.g. 10:30)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -206,6 +211,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       rootCert: pem('UNIONPAY_ROOT_CERT', v.UNIONPAY_ROOT_CERT, problems),
       middleCert: pem('UNIONPAY_MIDDLE_CERT', v.UNIONPAY_MIDDLE_CERT, problems),
       gatewayUrl: env.UNIONPAY_GATEWAY_URL || 'https://gateway.95516.com/gateway/api/',
+      fileTransferUrl: env.UNIONPAY_FILE_TRANSFER_URL || undefined,
       gatewayChannelType: (channelType || undefined) as '07' | '08' | undefined,
       allowTestEnvironmentSigner: env.UNIONPAY_ALLOW_TEST_SIGNER === 'true',
     };
@@ -231,6 +237,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     paymentSimulator: (e.PAYMENT_SIMULATOR ?? (production ? 'off' : 'on')) === 'on',
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     shipping: { flatFee: e.SHIPPING_FLAT_FEE, freeThreshold: e.SHIPPING_FREE_THRESHOLD ?? 9900 },
+    reconcileDailyAt: e.RECONCILE_DAILY_AT,
     logLevel: e.LOG_LEVEL,
     wechatpay,
     alipay,

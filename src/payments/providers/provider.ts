@@ -1,3 +1,4 @@
+import type { Bill } from '../../reconciliation/bill';
 import type { PaymentChannel, ProviderName } from '../channels';
 
 /**
@@ -38,6 +39,20 @@ export interface PaymentProvider {
   parseNotification(input: RawNotification): Promise<ParsedNotification>;
   /** The HTTP reply the provider expects for an accepted (`ok`) or refused notification. */
   notificationReply(ok: boolean, message?: string): ProviderReply;
+  /**
+   * The provider's bill of one China calendar day (UTC+8): every payment collected and refund made that day, read
+   * from the provider's own bill (WeChat tradebill, Alipay bill download, UnionPay reconciliation file, Stripe balance
+   * transactions) and normalized (`reconciliation/bill.ts`). A day without transactions is an empty bill. A file that
+   * cannot be trusted (hash mismatch, truncated, unexpected columns, wrong encoding, rows not adding up to its own
+   * summary) throws `BillFormatError`; transport and refusals throw `ProviderError`s. Optional: an adapter whose
+   * provider offers no bill leaves it out, and its days cannot be reconciled.
+   */
+  fetchBill?(input: BillQuery): Promise<Bill>;
+}
+
+export interface BillQuery {
+  /** `YYYY-MM-DD`, a China calendar day; today at the latest. */
+  date: string;
 }
 
 export interface PaymentRef {

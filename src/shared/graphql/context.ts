@@ -4,6 +4,7 @@ import type { CatalogService } from '../../catalog/catalog.service';
 import type { OrdersService } from '../../orders/orders.service';
 import type { OrderEvent } from '../../orders/order-event.entity';
 import type { RealtimeService } from '../../realtime/realtime.service';
+import type { ReconciliationService } from '../../reconciliation/reconciliation.service';
 import { Payment } from '../../payments/payment.entity';
 import type { PaymentLifecycle } from '../../payments/lifecycle';
 import type { PaymentsService } from '../../payments/payments.service';
@@ -21,6 +22,7 @@ export interface Services {
   realtime: RealtimeService;
   payments: PaymentsService;
   lifecycle: PaymentLifecycle;
+  reconciliation: ReconciliationService;
 }
 
 /** Per-request batch loaders (one query per field per request, not per order). */

@@ -5,9 +5,10 @@ import { CatalogResolver } from '../../catalog/catalog.resolver';
 import { OrdersResolver } from '../../orders/orders.resolver';
 import { PaymentsResolver } from '../../payments/payments.resolver';
 import { SubscriptionResolver } from '../../realtime/subscription.resolver';
+import { ReconciliationResolver } from '../../reconciliation/reconciliation.resolver';
 
 /** Every resolver of the API. The schema is generated from them; `schema.graphql` is its committed print. */
-export const RESOLVERS: NonEmptyArray<Function> = [CatalogResolver, OrdersResolver, PaymentsResolver, SubscriptionResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [CatalogResolver, OrdersResolver, PaymentsResolver, SubscriptionResolver, ReconciliationResolver];
 
 let cached: GraphQLSchema | undefined;
 

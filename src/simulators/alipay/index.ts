@@ -7,6 +7,7 @@ export {
   type PayInput,
   type PayOutcome,
   type PayResult,
+  type RefundBehaviour,
 } from './simulator';
 export { generateAlipayAppCredentials, type AlipayAppCredentials, type GenerateAppCredentialsOptions } from './credentials';
 export { buildNotification, newNotifyId, type BuildNotificationInput, type BuiltNotification } from './notifications';

@@ -22,6 +22,17 @@
  *   with `fund_change: N`, a different amount under it `ACQ.DISCORDANT_REPEAT_REQUEST`, more than what remains
  *   `ACQ.REFUND_AMT_NOT_EQUAL_TOTAL`), `alipay.trade.fastpay.refund.query`; `time_expire` / `timeout_express`
  *   (default 2 h) after which an unpaid trade is closed and cannot be paid.
+ * - Refund outcomes scripted by `setRefundBehaviour` (or `POST /control { refundBehaviour, refundDelayMs }`):
+ *   `success` (default) refunds at once (`fund_change: Y`); with a delay the refund is accepted but still processing
+ *   (`fund_change: N`; the refund query answers without `refund_status`, as Alipay does for a refund not done) and
+ *   succeeds, and is notified, that much later. `fail` refuses it outright, as Alipay does when the merchant's
+ *   balance cannot cover it (`40004 ACQ.SELLER_BALANCE_NOT_ENOUGH`): nothing is refunded or notified.
+ * - Bills: `alipay.data.dataservice.bill.downloadurl.query` (`bill_type=trade`, a `bill_date` up to today: bills are
+ *   ready at once here, Alipay publishes a day's the next morning) → `bill_download_url` (unsigned, valid 30 s), or
+ *   `isp.bill_not_exist` for a day without transactions; the download is a zip of GBK CSV (`业务明细` and its
+ *   `(汇总)`) listing every payment and completed refund of that China day, as processed here.
+ *   `injectBillDiscrepancy` / `corruptBill` (or `POST /bill-faults`) make bills disagree with what was processed, or
+ *   corrupt them (`shared/bill-faults.ts`).
  * - People and scripts: `GET /scan?qr_code=…` (the phone), `POST /pay` `{ qr_code | out_trade_no, outcome:
  *   SUCCESS | FAIL, notify? }`, `POST /cashier` (the cashier page's form), `GET /notifications` (delivery log).
  *   FAIL is a failed attempt as at Alipay: the trade stays WAIT_BUYER_PAY (payable until expiry), nothing is notified.
@@ -33,12 +44,12 @@
  *
  * What it does not simulate
  * - Certificate mode (app_cert_sn / alipay_root_cert_sn), AES content encryption, GBK requests, RSA (SHA1) signing.
- * - TRADE_CLOSED notifications for trades that merely expire, TRADE_FINISHED, asynchronous refunds, bills
- *   (`alipay.data.dataservice.bill.downloadurl.query`), app payments, barcode payments, rate limits.
+ * - TRADE_CLOSED notifications for trades that merely expire, TRADE_FINISHED, refunds that fail after being accepted, monthly and
+ *   `signcustomer` bills, app payments, barcode payments, rate limits.
  *
  * The router parses bodies itself with `express.raw`; mount it before any app-wide body parser.
  */
-import { createPrivateKey, createPublicKey, randomInt, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, randomInt, type KeyObject } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { AlipayConfig } from '../../payments/providers/alipay/config';
 import {
@@ -54,13 +65,15 @@ import {
 } from '../../payments/providers/alipay/crypto';
 import type { ProductCode, TradeStatus } from '../../payments/providers/alipay/types';
 import { fromMajorString, toMajorString } from '../../shared/money';
+import { applyBillFaultsRequest, BillFaults, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
 import { renderCashierPage } from '../shared/cashier';
 import { NotificationDispatcher, silentLogger, type DeliveryAttempt, type SimulatorLogger } from '../shared/delivery';
 import { renderPhonePage } from '../shared/html';
 import { generateRsaKeyPair, randomDigits } from '../wechatpay/credentials';
+import { renderAlipayBillZip, type AlipayBillLine } from './bill';
 import type { AlipayAppCredentials } from './credentials';
 import { buildNotification, newNotifyId, type BuildNotificationInput, type BuiltNotification } from './notifications';
-import { AlipayStore, type AppRecord, type AppRegistration, type StoredTrade, type TradeMethod } from './store';
+import { AlipayStore, type AppRecord, type AppRegistration, type StoredRefund, type StoredTrade, type TradeMethod } from './store';
 
 /** Alipay's notification retry schedule (opendocs.alipay.com/open/270/105902: 4m, 10m, 10m, 1h, 2h, 6h, 15h). */
 export const ALIPAY_RETRY_SCHEDULE_MS: readonly number[] = [240, 600, 600, 3600, 7200, 21600, 54000].map((s) => s * 1000);
@@ -76,6 +89,8 @@ const OUT_REQUEST_NO = /^[0-9A-Za-z_\-]{1,64}$/;
 const AMOUNT = /^\d{1,9}(\.\d{1,2})?$/;
 const MAX_AMOUNT_FEN = 10_000_000_000;
 const BRAND_COLOR = '#1677ff';
+/** A bill_download_url works this long (Alipay: 30 seconds). */
+const BILL_URL_TTL_MS = 30_000;
 
 const PAGE_METHODS: Readonly<Record<string, ProductCode>> = {
   'alipay.trade.page.pay': 'FAST_INSTANT_TRADE_PAY',
@@ -111,6 +126,9 @@ export type PayResult =
   | { ok: true; out_trade_no: string; trade_no: string; trade_status: TradeStatus; trade: StoredTrade }
   | { ok: false; status: 400 | 404 | 409; code: string; message: string };
 
+/** How later refunds end: `success` (after `delayMs`, processing until then) or `fail` (refused outright). */
+export type RefundBehaviour = 'success' | 'fail';
+
 export interface AlipaySimulator {
   /** Mount at `mountPath` (default `/simulator/alipay`). */
   readonly router: Router;
@@ -136,7 +154,17 @@ export interface AlipaySimulator {
   buildNotification(input: BuildNotificationInput): BuiltNotification;
   /** Sends a notification sent before once more (same notify_id, fresh notify_time and signature), with retries. */
   redeliver(notifyId: string): boolean;
-  /** Cancels pending deliveries. */
+  /**
+   * Makes later bills disagree with what was processed (`shared/bill-faults.ts`), until `clearBillFaults`. Alipay
+   * bills have no status column (every line is a completed payment or refund): `status` is refused.
+   */
+  injectBillDiscrepancy(d: BillDiscrepancy): void;
+  /** Makes later bill downloads untrustworthy: `truncate`, `columns` or `encoding` (Alipay publishes no hash). */
+  corruptBill(mode: BillCorruption | null): void;
+  clearBillFaults(): void;
+  /** How later refunds end; `success` with `delayMs` > 0 stays processing (fund_change N) that long. */
+  setRefundBehaviour(behaviour: RefundBehaviour, delayMs?: number): void;
+  /** Cancels pending deliveries and refund timers. */
   close(): void;
 }
 
@@ -183,6 +211,11 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
     logger,
   });
   const sent = new Map<string, SentNotification>();
+  const billFaults = new BillFaults(['truncate', 'columns', 'encoding']);
+  const billFiles = new Map<string, { bytes: Buffer; name: string; expiresAt: number }>();
+  const refundTimers = new Set<NodeJS.Timeout>();
+  let refundBehaviour: RefundBehaviour = 'success';
+  let refundDelayMs = 0;
 
   // ---- notifications -------------------------------------------------------------------------------------------
 
@@ -521,10 +554,12 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
     }
     if (!t.gmt_payment) return business('ACQ.TRADE_STATUS_ERROR', '交易状态不合法');
     if (t.status === 'TRADE_FINISHED') return business('ACQ.TRADE_HAS_FINISHED', '交易已完结');
-    if (fen > t.total - store.refunded(t)) return business('ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', '退款金额超限');
+    if (fen > t.total - store.committed(t)) return business('ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', '退款金额超限');
+    if (refundBehaviour === 'fail') return business('ACQ.SELLER_BALANCE_NOT_ENOUGH', '卖家余额不足');
 
     const now = new Date();
-    store.addRefund({
+    const processing = refundDelayMs > 0;
+    const r: StoredRefund = {
       appId: app.appId,
       out_trade_no: t.out_trade_no,
       trade_no: t.trade_no!,
@@ -532,17 +567,37 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
       amount: fen,
       reason: typeof biz.refund_reason === 'string' ? biz.refund_reason : undefined,
       gmt_refund: now,
-    });
+      status: processing ? 'PROCESSING' : 'SUCCESS',
+    };
+    store.addRefund(r);
+    if (processing) {
+      logger.info({ out_trade_no: t.out_trade_no, out_request_no: outRequestNo, amount: fen }, 'alipay simulator: refund processing');
+      const timer = setTimeout(() => {
+        refundTimers.delete(timer);
+        refundDone(t, r, new Date());
+      }, refundDelayMs);
+      timer.unref();
+      refundTimers.add(timer);
+      // Accepted, but no money has moved yet: the merchant must ask the refund query.
+      return answer('N', 0);
+    }
+    refundDone(t, r, now);
+    return answer('Y', fen);
+  };
+
+  /** A refund's money moves: the trade closes when nothing is left, and the refund is notified. */
+  function refundDone(t: StoredTrade, r: StoredRefund, now: Date): void {
+    r.status = 'SUCCESS';
+    r.gmt_refund = now;
     const refunded = store.refunded(t);
     if (refunded === t.total) store.close(t, now);
-    logger.info({ out_trade_no: t.out_trade_no, out_request_no: outRequestNo, amount: fen }, 'alipay simulator: refunded');
+    logger.info({ out_trade_no: t.out_trade_no, out_request_no: r.out_request_no, amount: r.amount }, 'alipay simulator: refunded');
     notify(t, `${t.status} refund`, {
       refund_fee: toMajorString(refunded),
       gmt_refund: formatChinaDateTime(now, true),
-      out_biz_no: outRequestNo,
+      out_biz_no: r.out_request_no,
     });
-    return answer('Y', fen);
-  };
+  }
 
   const refundQuery: Handler = (app, biz) => {
     const outRequestNo = typeof biz.out_request_no === 'string' ? biz.out_request_no : '';
@@ -553,18 +608,94 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
     // Alipay answers a refund it does not know with a bare success (no refund_status): "not refunded (yet)".
     if (!r) return ok({ trade_no: t.trade_no, out_trade_no: t.out_trade_no, out_request_no: outRequestNo });
     const options = Array.isArray(biz.query_options) ? biz.query_options : [];
+    const done = r.status !== 'PROCESSING';
     return ok({
       trade_no: t.trade_no,
       out_trade_no: t.out_trade_no,
       out_request_no: outRequestNo,
       total_amount: toMajorString(t.total),
       refund_amount: toMajorString(r.amount),
-      refund_status: 'REFUND_SUCCESS',
-      ...(options.includes('gmt_refund_pay') ? { gmt_refund_pay: formatChinaDateTime(r.gmt_refund) } : {}),
+      // Without refund_status: not refunded yet.
+      ...(done ? { refund_status: 'REFUND_SUCCESS' } : {}),
+      ...(done && options.includes('gmt_refund_pay') ? { gmt_refund_pay: formatChinaDateTime(r.gmt_refund) } : {}),
     });
   };
 
+  /** The lines of an application's China day: payments made that day, refunds completed that day, then the faults. */
+  function billLines(app: AppRecord, date: string): AlipayBillLine[] {
+    const { trades, refunds } = store.appRecords(app.appId);
+    const byNo = new Map(trades.map((t) => [t.out_trade_no, t]));
+    const lines: AlipayBillLine[] = [];
+    for (const t of trades) {
+      if (!t.gmt_payment || chinaDay(t.gmt_payment) !== date) continue;
+      lines.push({
+        kind: 'payment',
+        paymentNo: t.out_trade_no,
+        amount: t.total,
+        status: 'TRADE_SUCCESS',
+        tradeNo: t.trade_no ?? '',
+        subject: t.subject,
+        createdAt: t.gmt_create ?? t.gmt_payment,
+        at: t.gmt_payment,
+        buyer: t.buyer_logon_id ?? '',
+      });
+    }
+    for (const r of refunds) {
+      if (r.status === 'PROCESSING' || chinaDay(r.gmt_refund) !== date) continue;
+      const t = byNo.get(r.out_trade_no);
+      lines.push({
+        kind: 'refund',
+        paymentNo: r.out_trade_no,
+        refundNo: r.out_request_no,
+        amount: r.amount,
+        status: 'REFUND_SUCCESS',
+        tradeNo: r.trade_no,
+        subject: t?.subject ?? '',
+        createdAt: t?.gmt_create ?? r.gmt_refund,
+        at: r.gmt_refund,
+        buyer: t?.buyer_logon_id ?? '',
+      });
+    }
+    const today = chinaDay(new Date());
+    return billFaults.apply(
+      date,
+      today,
+      lines,
+      (d) => ({
+        kind: 'payment',
+        paymentNo: d.paymentNo,
+        amount: d.amount,
+        status: 'TRADE_SUCCESS',
+        tradeNo: d.transactionId ?? `${today.replace(/-/g, '')}22001${randomDigits(15)}`,
+        subject: 'bill-only line (injected)',
+        createdAt: new Date(),
+        at: new Date(),
+        buyer: 'sim***@example.com',
+      }),
+      () => 'TRADE_CLOSED',
+    );
+  }
+
+  const billDownloadUrl: Handler = (app, biz) => {
+    if (biz.bill_type !== 'trade') return business('isv.invalid-bill-type', '模拟器只提供 bill_type=trade 的账单');
+    const date = typeof biz.bill_date === 'string' ? biz.bill_date : '';
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+      return business('isv.invalid-bill-date', '账单日期格式须为 yyyy-MM-dd');
+    }
+    if (date > chinaDay(new Date())) return business('isv.invalid-bill-date', '账单日期不能晚于今天');
+    const lines = billLines(app, date);
+    if (lines.length === 0) return business('isp.bill_not_exist', '账单不存在');
+    const now = Date.now();
+    for (const [id, f] of billFiles) if (f.expiresAt < now) billFiles.delete(id);
+    const fileId = randomBytes(16).toString('hex');
+    const name = `${app.sellerId}_${date.replace(/-/g, '')}.csv.zip`;
+    billFiles.set(fileId, { bytes: renderAlipayBillZip(app.sellerId, date, lines, billFaults.corruptionMode), name, expiresAt: now + BILL_URL_TTL_MS });
+    const query = new URLSearchParams({ bizType: 'trade', userId: app.sellerId, fileType: 'csv.zip', bizDates: date.replace(/-/g, ''), downloadFileName: name, fileId });
+    return ok({ bill_download_url: `${baseUrl}/downloadBillFile.resource?${query}` });
+  };
+
   const API: Readonly<Record<string, Handler>> = {
+    'alipay.data.dataservice.bill.downloadurl.query': billDownloadUrl,
     'alipay.trade.precreate': precreate,
     'alipay.trade.query': query,
     'alipay.trade.close': close,
@@ -685,6 +816,53 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
     res.json(dispatcher.attempts);
   });
 
+  /** The bill file behind a bill_download_url: no signature, no authentication, gone after 30 s (as at Alipay). */
+  router.get('/downloadBillFile.resource', (req, res) => {
+    const file = billFiles.get(typeof req.query.fileId === 'string' ? req.query.fileId : '');
+    if (!file || file.expiresAt < Date.now()) {
+      res.status(404).type('text/plain').send('bill file not found or expired');
+      return;
+    }
+    res.status(200).set({ 'Content-Type': 'application/oct-stream', 'Content-Disposition': `attachment; filename="${file.name}"` }).end(file.bytes);
+  });
+
+  router.get('/bill-faults', (_req, res) => {
+    res.json(billFaults.list());
+  });
+
+  router.post('/bill-faults', (req, res) => {
+    try {
+      const body = parseJson(req.body);
+      if (isObject(body) && isObject(body.inject) && body.inject.kind === 'status') throw new Error('Alipay bills have no status column');
+      applyBillFaultsRequest(billFaults, body);
+    } catch (err) {
+      res.status(400).json({ code: 'INVALID_PARAMETER', message: (err as Error).message });
+      return;
+    }
+    res.json(billFaults.list());
+  });
+
+  router.get('/control', (_req, res) => {
+    res.json({ refundBehaviour, refundDelayMs });
+  });
+
+  router.post('/control', (req, res) => {
+    const body = parseJson(req.body);
+    if (!isObject(body)) {
+      res.status(400).json({ code: 'INVALID_PARAMETER', message: 'expected a JSON object' });
+      return;
+    }
+    if (body.refundBehaviour !== undefined) {
+      const delay = body.refundDelayMs === undefined ? 0 : Number(body.refundDelayMs);
+      if (!['success', 'fail'].includes(String(body.refundBehaviour)) || !Number.isFinite(delay) || delay < 0) {
+        res.status(400).json({ code: 'INVALID_PARAMETER', message: 'refundBehaviour: success | fail; refundDelayMs ≥ 0' });
+        return;
+      }
+      setRefundBehaviour(body.refundBehaviour as RefundBehaviour, delay);
+    }
+    res.json({ refundBehaviour, refundDelayMs });
+  });
+
   // ---- the rest of the handle ----------------------------------------------------------------------------------
 
   function registerApp(a: AppRegistration): void {
@@ -693,6 +871,11 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
 
   function scanUrl(qrCode: string): string {
     return `${baseUrl}/scan?qr_code=${encodeURIComponent(qrCode)}`;
+  }
+
+  function setRefundBehaviour(behaviour: RefundBehaviour, delayMs = 0): void {
+    refundBehaviour = behaviour;
+    refundDelayMs = delayMs;
   }
 
   return {
@@ -726,8 +909,17 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
       deliver(n);
       return true;
     },
+    injectBillDiscrepancy(d) {
+      if (d.kind === 'status') throw new Error('Alipay bills have no status column: every line is a completed payment or refund');
+      billFaults.inject(d);
+    },
+    corruptBill: (mode) => billFaults.corrupt(mode),
+    clearBillFaults: () => billFaults.clear(),
+    setRefundBehaviour,
     close() {
       dispatcher.close();
+      for (const timer of refundTimers) clearTimeout(timer);
+      refundTimers.clear();
     },
   };
 }
@@ -748,6 +940,11 @@ function formParams(body: unknown, charset?: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
   return out;
+}
+
+/** The China calendar day (UTC+8) of an instant, `YYYY-MM-DD`: the day a bill lists it under. */
+function chinaDay(at: Date): string {
+  return new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 10);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

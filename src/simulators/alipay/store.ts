@@ -69,6 +69,11 @@ export interface StoredRefund {
   amount: number;
   reason?: string;
   gmt_refund: Date;
+  /**
+   * `SUCCESS` (default when absent: Alipay refunds synchronously) or `PROCESSING`: accepted with `fund_change: N`,
+   * the refund query answers without `refund_status` until it succeeds (scripted by `setRefundBehaviour`).
+   */
+  status?: 'PROCESSING' | 'SUCCESS';
 }
 
 const key = (...parts: string[]) => parts.join('\u0000');
@@ -152,12 +157,27 @@ export class AlipayStore {
     return this.refunds.get(key(appId, outTradeNo, outRequestNo));
   }
 
+  /** Every trade and refund of an application, for its bills. */
+  appRecords(appId: string, now = Date.now()): { trades: StoredTrade[]; refunds: StoredRefund[] } {
+    return {
+      trades: [...this.trades.values()].filter((t) => t.appId === appId).map((t) => this.refresh(t, now)!),
+      refunds: [...this.refunds.values()].filter((r) => r.appId === appId),
+    };
+  }
+
   refundsOf(t: StoredTrade): StoredRefund[] {
     return [...this.refunds.values()].filter((r) => r.appId === t.appId && r.out_trade_no === t.out_trade_no);
   }
 
-  /** Fen refunded so far (Alipay refunds synchronously: every recorded refund succeeded). */
+  /** Fen refunded so far (refunds that succeeded; a PROCESSING one is not refunded yet). */
   refunded(t: StoredTrade): number {
+    return this.refundsOf(t)
+      .filter((r) => r.status !== 'PROCESSING')
+      .reduce((sum, r) => sum + r.amount, 0);
+  }
+
+  /** Fen no longer refundable: refunds that succeeded or are still processing. */
+  committed(t: StoredTrade): number {
     return this.refundsOf(t).reduce((sum, r) => sum + r.amount, 0);
   }
 

@@ -27,7 +27,9 @@
  *   retrieve, list (`payment_intent`, `charge`, cursor pagination).
  * - Balance transactions (`GET /v1/balance_transactions?created[gte]=…&created[lt]=…`): one `charge` per
  *   successful charge, one `refund` (negative) per refund, one `refund_failure` per failed refund; fees from the
- *   `fees` option (default none), `available_on` two days later at 00:00 UTC.
+ *   `fees` option (default none), `available_on` two days later at 00:00 UTC. This list is the day's "bill" for
+ *   reconciliation: `injectBillDiscrepancy` / `corruptBill` (or `POST /bill-faults`) make it disagree with what was
+ *   processed, or lose its `amount`s (`bill-view.ts`); the objects themselves stay true.
  * - Events (`evt_…`, also `GET /v1/events/:id`): `payment_intent.created|succeeded|payment_failed|canceled`,
  *   `charge.succeeded|failed|refunded`, `refund.created|updated|failed`, each a snapshot of its object. Delivered
  *   to the endpoint when subscribed: POSTed with `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 of `t.body` with each
@@ -45,9 +47,11 @@
  */
 import express, { type Request, type Response, type Router } from 'express';
 import type { StripeConfig } from '../../payments/providers/stripe/config';
+import { applyBillFaultsRequest, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
 import { NotificationDispatcher, silentLogger, type DeliveryAttempt, type SimulatorLogger } from '../shared/delivery';
 import { formatMinor } from '../shared/currency';
 import { renderPhonePage } from '../shared/html';
+import { StripeBillView } from './bill-view';
 import { randomBase62, stripeId, type StripeCredentials } from './credentials';
 import { FormError, parseForm, type FormObject, type FormValue } from './form';
 import { stripeSignatureHeader, type SignatureOverrides } from './signature';
@@ -186,6 +190,11 @@ export interface StripeSimulator {
   buildEvent(secretKey: string, input: BuildEventInput, overrides?: SignatureOverrides): SignedEvent;
   /** Delivers a recorded event once more (freshly signed, same id), with retries. */
   redeliver(eventId: string): boolean;
+  /** Makes later balance-transaction lists disagree with what was processed, until `clearBillFaults`. */
+  injectBillDiscrepancy(d: BillDiscrepancy): void;
+  /** `columns`: listed balance transactions lose their `amount`. The other corruptions do not apply to a JSON API. */
+  corruptBill(mode: BillCorruption | null): void;
+  clearBillFaults(): void;
   /** Cancels pending deliveries and refund timers. */
   close(): void;
 }
@@ -234,6 +243,7 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
   const fees = options.fees;
 
   const store = new StripeStore();
+  const billView = new StripeBillView((account, id) => store.lookup(account, id), unix);
   const dispatcher = new NotificationDispatcher({
     retryScheduleMs: options.retryScheduleMs ?? STRIPE_RETRY_SCHEDULE_MS,
     timeScale: options.timeScale,
@@ -396,7 +406,7 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
       if (!EXPANDABLE.has(head) || !(head in t)) throw invalid(`This property cannot be expanded (${head}).`, { param: 'expand' });
       const v = t[head];
       if (typeof v === 'string') {
-        const found = store.lookup(account, v);
+        const found = store.lookup(account, v) ?? billView.phantom(v);
         if (found) t[head] = structuredClone(found);
       }
       apply(t[head], rest);
@@ -787,10 +797,10 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
     const type = optionalString(params, 'type');
     const currency = optionalString(params, 'currency')?.toLowerCase();
     const source = optionalString(params, 'source');
-    const items = newestFirst([...account.balanceTransactions.values()])
+    const items = newestFirst(billView.transactions(account, [...account.balanceTransactions.values()]))
       .filter((t) => created(t.created) && (!type || t.type === type) && (!currency || t.currency === currency) && (!source || t.source === source))
       .map(refreshStatus);
-    return { status: 200, body: expand(account, paginate(items, params, '/v1/balance_transactions'), expandParam(params)) };
+    return { status: 200, body: billView.finish(expand(account, paginate(items, params, '/v1/balance_transactions'), expandParam(params))) };
   };
 
   const retrieveBalanceTransaction: Handler = ({ req, account, params }) => {
@@ -1010,6 +1020,20 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
     res.json(dispatcher.attempts);
   });
 
+  router.get('/bill-faults', (_req, res) => {
+    res.json(billView.faults.list());
+  });
+
+  router.post('/bill-faults', (req, res) => {
+    try {
+      applyBillFaultsRequest(billView.faults, parseJson(req.body));
+    } catch (err) {
+      res.status(400).json({ code: 'parameter_invalid', message: (err as Error).message });
+      return;
+    }
+    res.json(billView.faults.list());
+  });
+
   // ---- the rest of the handle ------------------------------------------------------------------------------------
 
   function payUrl(clientSecret: string): string {
@@ -1096,6 +1120,9 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
       deliver(account, evt, rawBody);
       return true;
     },
+    injectBillDiscrepancy: (d) => billView.faults.inject(d),
+    corruptBill: (mode) => billView.faults.corrupt(mode),
+    clearBillFaults: () => billView.faults.clear(),
     close() {
       dispatcher.close();
       for (const t of refundTimers) clearTimeout(t);

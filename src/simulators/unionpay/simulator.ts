@@ -23,6 +23,12 @@
  *   `00` (paid / refunded), `05` (accepted, not paid yet), `01` (failed, or unpaid past `payTimeout`); `34` when
  *   there is no such transaction (a front order exists only once the browser has POSTed the form).
  * - `payTimeout` (default 2 h after txnTime): afterwards an unpaid order cannot be paid.
+ * - Reconciliation files: `filedownload/` (UnionPay's `fileTransfer.do` host; `txnType=76`, `fileType=00`,
+ *   `settleDate=MMDD`, any day up to today: files are ready at once here) answers a signed message whose
+ *   `fileContent` is the deflated zip of the day's ZM file (every consume paid and refund made that China day, as
+ *   processed here; UnionPay's own clearing day ends at 23:00), or `respCode=98` for a day without transactions.
+ *   `injectBillDiscrepancy` / `corruptBill` (or `POST /bill-faults`) make files disagree with what was processed, or
+ *   corrupt them (`hash`: the signature no longer covers `fileContent`; `truncate`; `columns`).
  * - The customer: `GET /scan?qrCode=…` (phone page), `POST /pay {orderId | qrCode, outcome: SUCCESS | FAIL}`.
  *   Failures are not notified (UnionPay sends no back notification for failed transactions).
  * - Notifications: form POST to `backUrl`, acknowledged only by HTTP 200, re-sent on UnionPay's schedule: five
@@ -31,8 +37,8 @@
  *
  * What it does not simulate
  * - Other signMethods (SHA-256 / SM3 with a shared key), 5.0.0 `validateCert` directories, sensitive-field
- *   encryption (`encryptCertId`, `accNo`), token payments, consume undo (`txnType=31`), pre-authorisation, bills
- *   (`fileTransfer.do`), the customer's card pages, `frontFailUrl`, `reqReserved` echo, rate limits.
+ *   encryption (`encryptCertId`, `accNo`), token payments, consume undo (`txnType=31`), pre-authorisation, file
+ *   types other than `00`, the customer's card pages, `frontFailUrl`, `reqReserved` echo, rate limits.
  * - Response codes are a small documented subset of ACP's appendix.
  *
  * The router parses bodies itself with `express.raw` (a parsed urlencoded body works too: ACP signs decoded values).
@@ -62,8 +68,10 @@ import {
   type AcpFields,
 } from '../../payments/providers/unionpay/types';
 import { toMajorString } from '../../shared/money';
+import { applyBillFaultsRequest, BillFaults, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
 import { NotificationDispatcher, silentLogger, type DeliveryAttempt, type SimulatorLogger } from '../shared/delivery';
 import { renderPhonePage } from '../shared/html';
+import { renderUnionPayFile, type UnionPayBillLine } from './bill';
 import { generateUnionPayMerchantCredentials, randomDigits, type UnionPayMerchantCredentials } from './credentials';
 import {
   consumeResultFields,
@@ -171,6 +179,14 @@ export interface UnionPaySimulator {
   buildNotification(fields: AcpFields, signer?: UnionPayMessageSigner): BuiltNotification;
   /** Sends a notification sent before once more, with retries. */
   redeliver(notificationId: string): boolean;
+  /**
+   * Makes later reconciliation files disagree with what was processed (`shared/bill-faults.ts`), until
+   * `clearBillFaults`. ZM files list successful transactions only: `status` is refused.
+   */
+  injectBillDiscrepancy(d: BillDiscrepancy): void;
+  /** Makes later files untrustworthy: `hash` (signature broken), `truncate` or `columns`. */
+  corruptBill(mode: BillCorruption | null): void;
+  clearBillFaults(): void;
   /** Cancels pending deliveries and refund timers. */
   close(): void;
 }
@@ -216,6 +232,7 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
   const refundTimers = new Set<NodeJS.Timeout>();
   let refundBehaviour: RefundBehaviour = 'success';
   let refundDelayMs = 0;
+  const billFaults = new BillFaults(['hash', 'truncate', 'columns']);
 
   // ---- notifications -------------------------------------------------------------------------------------------
 
@@ -483,6 +500,104 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
     };
   };
 
+  // ---- reconciliation files ------------------------------------------------------------------------------------
+
+  /** A merchant's China day: consumes paid that day, refunds that succeeded and were made that day, then the faults. */
+  function billLines(merchant: MerchantRecord, date: string): UnionPayBillLine[] {
+    const lines: UnionPayBillLine[] = [];
+    for (const tx of store.merchantTransactions(merchant.merId)) {
+      if (tx.state !== 'SUCCESS' || !tx.queryId || !tx.traceNo || !tx.traceTime) continue;
+      if (tx.type === 'consume') {
+        if (!tx.paidAt || chinaDay(new Date(tx.paidAt)) !== date) continue;
+        lines.push({
+          kind: 'payment',
+          paymentNo: tx.orderId,
+          amount: tx.txnAmt,
+          status: '00',
+          merId: tx.merId,
+          queryId: tx.queryId,
+          traceNo: tx.traceNo,
+          traceTime: tx.traceTime,
+          channelType: tx.channelType,
+          bizType: tx.bizType,
+          txnSubType: tx.txnSubType,
+        });
+      } else {
+        if (chinaDay(new Date(tx.createdAt)) !== date) continue;
+        const orig = store.byQuery(tx.origQryId);
+        lines.push({
+          kind: 'refund',
+          paymentNo: tx.origOrderId,
+          refundNo: tx.orderId,
+          amount: tx.txnAmt,
+          status: '00',
+          merId: tx.merId,
+          queryId: tx.queryId,
+          traceNo: tx.traceNo,
+          traceTime: tx.traceTime,
+          channelType: tx.channelType,
+          bizType: tx.bizType,
+          txnSubType: '00',
+          orig: { queryId: tx.origQryId, traceNo: orig?.traceNo ?? '000000', traceTime: orig?.traceTime ?? '0000000000', orderId: tx.origOrderId },
+        });
+      }
+    }
+    const today = chinaDay(new Date());
+    return billFaults.apply(
+      date,
+      today,
+      lines,
+      (d) => {
+        const s = newSettlement(new Date());
+        return {
+          kind: 'payment',
+          paymentNo: d.paymentNo,
+          amount: d.amount,
+          status: '00',
+          merId: merchant.merId,
+          queryId: d.transactionId ?? s.queryId,
+          traceNo: s.traceNo,
+          traceTime: s.traceTime,
+          channelType: ChannelType.MOBILE,
+          bizType: BizType.QR,
+          txnSubType: TxnSubType.QR_APPLY,
+        };
+      },
+      () => '01',
+    );
+  }
+
+  /** `fileTransfer.do`: signed like every answer; with the `hash` corruption, `fileContent` is altered after signing. */
+  function fileTransfer(req: Request, res: Response): void {
+    const f = readForm(req);
+    let answer: AcpFields;
+    try {
+      const merchant = f ? authenticate(f) : refuse(RespCode.FORMAT_ERROR, '报文格式错误');
+      answer = { ...(f ? echo(f) : {}), ...(isRefusal(merchant) ? merchant : fileFor(f!, merchant)) };
+    } catch (err) {
+      logger.error({ err }, 'unionpay simulator: file transfer failed');
+      answer = { ...(f ? echo(f) : {}), respCode: '06', respMsg: '系统错误' };
+    }
+    const signed = sign(answer);
+    if (billFaults.corruptionMode === 'hash' && signed.fileContent) signed.fileContent = `AAAA${signed.fileContent.slice(4)}`;
+    res.status(200).type('text/plain; charset=utf-8').send(formatAcpResponse(signed));
+  }
+
+  function fileFor(f: AcpFields, merchant: MerchantRecord): AcpFields | Refusal {
+    if (f.txnType !== TxnType.FILE_TRANSFER) return refuse(RespCode.FORMAT_ERROR, 'fileTransfer.do 只受理 txnType=76');
+    const missing = required(f, ['txnSubType', 'bizType', 'settleDate', 'txnTime', 'fileType']);
+    if (missing) return missing;
+    if (f.fileType !== '00') return refuse(RespCode.FORMAT_ERROR, '模拟器只提供 fileType=00 的对账文件');
+    const today = chinaDay(new Date());
+    if (!/^(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/.test(f.settleDate)) return refuse(RespCode.FORMAT_ERROR, 'settleDate 格式错误：MMDD');
+    const thisYear = `${today.slice(0, 4)}-${f.settleDate.slice(0, 2)}-${f.settleDate.slice(2)}`;
+    const date = thisYear <= today ? thisYear : `${Number(today.slice(0, 4)) - 1}${thisYear.slice(4)}`;
+    const lines = billLines(merchant, date);
+    if (lines.length === 0) return refuse(RespCode.FILE_NOT_FOUND, '文件不存在');
+    const { fileName, fileContent } = renderUnionPayFile(merchant.merId, date, lines, billFaults.corruptionMode);
+    return { respCode: RespCode.SUCCESS, respMsg: RESP_MSG_SUCCESS, settleDate: f.settleDate, fileType: f.fileType, fileName, fileContent };
+  }
+
   // ---- front (browser) -----------------------------------------------------------------------------------------
 
   function frontTrans(req: Request, res: Response): void {
@@ -603,6 +718,7 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
     res.status(404).type('text/plain').send('not found');
   });
   router.post('/gateway/cashier', cashierSubmit);
+  router.post('/filedownload', fileTransfer);
 
   router.get('/scan', (req, res) => {
     const page = phonePage(typeof req.query.qrCode === 'string' ? req.query.qrCode : '');
@@ -662,6 +778,22 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
     res.json(dispatcher.attempts);
   });
 
+  router.get('/bill-faults', (_req, res) => {
+    res.json(billFaults.list());
+  });
+
+  router.post('/bill-faults', (req, res) => {
+    try {
+      const body = parseJson(req.body);
+      if (isObject(body) && isObject(body.inject) && body.inject.kind === 'status') throw new Error('ZM files list successful transactions only');
+      applyBillFaultsRequest(billFaults, body);
+    } catch (err) {
+      res.status(400).json({ code: RespCode.FORMAT_ERROR, message: (err as Error).message });
+      return;
+    }
+    res.json(billFaults.list());
+  });
+
   // ---- the rest of the handle ----------------------------------------------------------------------------------
 
   function registerMerchant(m: MerchantRegistration): void {
@@ -707,6 +839,7 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
         rootCert: pki.root.certPem,
         middleCert: pki.middle.certPem,
         gatewayUrl,
+        fileTransferUrl: `${baseUrl}/filedownload/`,
         frontFormUrl: `${publicBaseUrl}${UNIONPAY_FRONT_FORM_PATH}`,
         ...overrides,
       };
@@ -728,6 +861,12 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
       deliver(n);
       return true;
     },
+    injectBillDiscrepancy(d) {
+      if (d.kind === 'status') throw new Error('ZM files list successful transactions only: a status fault cannot be written');
+      billFaults.inject(d);
+    },
+    corruptBill: (mode) => billFaults.corrupt(mode),
+    clearBillFaults: () => billFaults.clear(),
     close() {
       dispatcher.close();
       for (const t of refundTimers) clearTimeout(t);
@@ -758,6 +897,11 @@ function readForm(req: Request): AcpFields | undefined {
 function formatExpiry(epochMs: number): string {
   const t = formatAcpTime(new Date(epochMs));
   return `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)} ${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)} (UTC+8)`;
+}
+
+/** The China calendar day (UTC+8) of an instant, `YYYY-MM-DD`: the day a file lists it under. */
+function chinaDay(at: Date): string {
+  return new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 10);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

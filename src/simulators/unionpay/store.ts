@@ -136,6 +136,11 @@ export class UnionPayStore {
     return found?.type === 'consume' ? found : undefined;
   }
 
+  /** Every transaction of a merchant, for its reconciliation files. */
+  merchantTransactions(merId: string, now = Date.now()): StoredTransaction[] {
+    return [...this.transactions.values()].filter((t) => t.merId === merId).map((t) => this.refresh(t, now)!);
+  }
+
   refundsOf(consume: StoredConsume): StoredRefund[] {
     const out: StoredRefund[] = [];
     for (const t of this.transactions.values()) {

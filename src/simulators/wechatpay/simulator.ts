@@ -17,20 +17,27 @@
  * - Refunds: same out_refund_no → same refund, never a second one; more than what remains refundable → 400
  *   `INVALID_REQUEST`; outcome scripted by `setRefundBehaviour` (success / processing / abnormal, optional delay).
  * - The customer's phone: `GET /scan?code_url=…`, `GET /h5?prepay_id=…` pages and `POST /pay`.
+ * - Bills: `GET /v3/bill/tradebill?bill_date=&bill_type=ALL[&tar_type=GZIP]` → `{ hash_type: SHA1, hash_value,
+ *   download_url }` for any day up to today (bills are ready at once here; WeChat publishes a day's bill the next
+ *   morning), `NO_STATEMENT_EXIST` for a day without transactions; `GET /v3/billdownload/file?token=…` (signed
+ *   request, valid 30 s) answers the bill, unsigned, gzip when asked: every payment that succeeded that China day
+ *   and every refund made that day, as processed here. `injectBillDiscrepancy` / `corruptBill` (or
+ *   `POST /bill-faults`) make bills disagree with what was processed, or corrupt them (`shared/bill-faults.ts`).
  * - Notifications: `TRANSACTION.SUCCESS` and `REFUND.SUCCESS|ABNORMAL` encrypted with the merchant's APIv3 key,
  *   signed, POSTed to notify_url, retried on WeChat's schedule (15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 60m,
  *   3h, 3h, 3h, 6h, 6h; ÷ timeScale) until a 2xx arrives within 5 s; every retry freshly signed, same `id`.
  *
  * What it does not simulate
  * - Platform-certificate mode, `/v3/certificates`, sensitive-field encryption, service-provider (partner) APIs.
- * - Bills (`/v3/bill/…`), combined payments, profit sharing, coupons and discounts (payer_total = total).
+ * - Fund-flow and sub-merchant bills, combined payments, profit sharing, coupons and discounts (payer_total = total).
  * - USERPAYING / REVOKED states, H5 domain/referer checks, the h5_url 5-minute lifetime, rate limits, duplicate
  *   deliveries from several servers, `WECHATPAY/SIGNTEST/` probes (tests build those with `signNotification`).
  * - Real money movement: ABNORMAL/CLOSED refunds simply give their amount back to what is refundable.
  *
  * The router parses bodies itself with `express.raw`; mount it before any app-wide body parser.
  */
-import { createPrivateKey, createPublicKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import express, { type Request, type Response, type Router } from 'express';
 import type { WechatPayConfig } from '../../payments/providers/wechatpay/config';
 import {
@@ -46,8 +53,10 @@ import {
 } from '../../payments/providers/wechatpay/crypto';
 import type { NotificationEventType, PrepayRequest, TradeType } from '../../payments/providers/wechatpay/types';
 import { toMajorString } from '../../shared/money';
+import { applyBillFaultsRequest, BillFaults, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
 import { NotificationDispatcher, silentLogger, type DeliveryAttempt, type SimulatorLogger } from '../shared/delivery';
 import { renderPhonePage } from '../shared/html';
+import { renderWechatBill, type WechatBillLine } from './bill';
 import { generatePublicKeyId, generateRsaKeyPair, randomDigits, type MerchantCredentials } from './credentials';
 import {
   buildNotification,
@@ -67,6 +76,8 @@ export const WECHATPAY_SIMULATOR_MOUNT = '/simulator/wechatpay';
 
 /** Unpaid orders without `time_expire` stop being payable after this (WeChat: prepay_id lives 2 hours). */
 const DEFAULT_EXPIRY_MS = 2 * 3600_000;
+/** A bill's download_url works this long (WeChat: 30 seconds). */
+const BILL_URL_TTL_MS = 30_000;
 const OUT_TRADE_NO = /^[0-9A-Za-z_\-|*]{6,32}$/;
 const OUT_REFUND_NO = /^[0-9A-Za-z_\-|*@]{1,64}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -137,6 +148,11 @@ export interface WechatPaySimulator {
   ): BuiltNotification & { headers: Record<string, string> };
   /** Sends a notification sent before once more (same id, fresh signature), with retries. */
   redeliver(notificationId: string): boolean;
+  /** Makes later bills disagree with what was processed (`shared/bill-faults.ts`), until `clearBillFaults`. */
+  injectBillDiscrepancy(d: BillDiscrepancy): void;
+  /** Makes later bill downloads untrustworthy: `hash`, `truncate`, `columns` or `encoding`; null stops it. */
+  corruptBill(mode: BillCorruption | null): void;
+  clearBillFaults(): void;
   /** Cancels pending deliveries and refund timers. */
   close(): void;
 }
@@ -176,6 +192,8 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
   });
   const sent = new Map<string, SentNotification>();
   const refundTimers = new Set<NodeJS.Timeout>();
+  const billFaults = new BillFaults();
+  const billFiles = new Map<string, { mchid: string; bytes: Buffer; gzip: boolean; expiresAt: number }>();
   let refundBehaviour: RefundBehaviour = 'success';
   let refundDelayMs = 0;
 
@@ -522,6 +540,107 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
     return { status: 200, body: WechatPayStore.refundToWire(r) };
   };
 
+  // ---- bills ---------------------------------------------------------------------------------------------------
+
+  /** The lines of a merchant's China day: payments that succeeded that day, refunds made that day, then the faults. */
+  function billLines(merchant: MerchantRecord, date: string): WechatBillLine[] {
+    const { transactions, refunds } = store.merchantRecords(merchant.mchid);
+    const lines: WechatBillLine[] = [];
+    const byNo = new Map(transactions.map((t) => [t.out_trade_no, t]));
+    for (const t of transactions) {
+      if (!t.success_time || !t.transaction_id || chinaDay(new Date(t.success_time)) !== date) continue;
+      lines.push({
+        kind: 'payment',
+        paymentNo: t.out_trade_no,
+        amount: t.total,
+        status: 'SUCCESS',
+        at: new Date(t.success_time),
+        appid: t.appid,
+        mchid: t.mchid,
+        transactionId: t.transaction_id,
+        openid: t.payerOpenid ?? '',
+        tradeType: t.trade_type,
+        description: t.description,
+      });
+    }
+    for (const r of refunds) {
+      const at = new Date(r.success_time ?? r.create_time);
+      if (chinaDay(at) !== date) continue;
+      const t = byNo.get(r.out_trade_no);
+      lines.push({
+        kind: 'refund',
+        paymentNo: r.out_trade_no,
+        refundNo: r.out_refund_no,
+        amount: r.refund,
+        status: r.status,
+        at,
+        appid: t?.appid ?? merchant.appid,
+        mchid: r.mchid,
+        transactionId: r.transaction_id,
+        refundId: r.refund_id,
+        openid: t?.payerOpenid ?? '',
+        tradeType: t?.trade_type ?? 'NATIVE',
+        description: t?.description ?? '',
+      });
+    }
+    return billFaults.apply(
+      date,
+      chinaDay(new Date()),
+      lines,
+      (d) => ({
+        kind: 'payment',
+        paymentNo: d.paymentNo,
+        amount: d.amount,
+        status: 'SUCCESS',
+        at: new Date(),
+        appid: merchant.appid,
+        mchid: merchant.mchid,
+        transactionId: d.transactionId ?? `4200${randomDigits(24)}`,
+        openid: `o${generateNonce(27)}`,
+        tradeType: 'NATIVE',
+        description: 'bill-only line (injected)',
+      }),
+      (l) => (l.kind === 'payment' ? 'REVOKED' : 'ABNORMAL'),
+    );
+  }
+
+  const tradeBill: ApiHandler = (req, merchant) => {
+    const date = typeof req.query.bill_date === 'string' ? req.query.bill_date : '';
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+      return fail(400, 'PARAM_ERROR', 'bill_date 须为 yyyy-MM-dd 格式');
+    }
+    if (date > chinaDay(new Date())) return fail(400, 'PARAM_ERROR', 'bill_date 不能晚于今天');
+    const billType = req.query.bill_type ?? 'ALL';
+    if (billType !== 'ALL') return fail(400, 'PARAM_ERROR', '模拟器只提供 bill_type=ALL 的账单');
+    const gzip = req.query.tar_type === 'GZIP';
+    const lines = billLines(merchant, date);
+    if (lines.length === 0) return fail(400, 'NO_STATEMENT_EXIST', '账单文件不存在');
+    const corruption = billFaults.corruptionMode;
+    const plain = renderWechatBill(lines, corruption);
+    const hash = createHash('sha1').update(corruption === 'hash' ? Buffer.concat([plain, Buffer.from('x')]) : plain).digest('hex');
+    let bytes = gzip ? gzipSync(plain) : plain;
+    if (corruption === 'truncate') bytes = bytes.subarray(0, Math.floor(bytes.length / 2));
+    const now = Date.now();
+    for (const [t, f] of billFiles) if (f.expiresAt < now) billFiles.delete(t);
+    const token = randomBytes(24).toString('base64url');
+    billFiles.set(token, { mchid: merchant.mchid, bytes, gzip, expiresAt: now + BILL_URL_TTL_MS });
+    return { status: 200, body: { hash_type: 'SHA1', hash_value: hash, download_url: `${baseUrl}/v3/billdownload/file?token=${token}` } };
+  };
+
+  /** The download is authenticated like any API call, but its answer is the raw file, unsigned (as at WeChat Pay). */
+  function billDownload(req: Request, res: Response): void {
+    const merchant = authenticate(req, Buffer.alloc(0));
+    if ('status' in merchant) return sendSigned(res, merchant);
+    const file = billFiles.get(typeof req.query.token === 'string' ? req.query.token : '');
+    if (!file || file.expiresAt < Date.now() || file.mchid !== merchant.mchid) {
+      return sendSigned(res, fail(400, 'INVALID_REQUEST', '下载链接已过期或无效，请重新申请账单'));
+    }
+    res
+      .status(200)
+      .set({ 'Request-ID': randomUUID(), 'Content-Type': file.gzip ? 'application/x-gzip' : 'text/plain; charset=utf-8' })
+      .end(file.bytes);
+  }
+
   // ---- router --------------------------------------------------------------------------------------------------
 
   const router = express.Router();
@@ -535,6 +654,8 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
   router.post('/v3/pay/transactions/out-trade-no/:no/close', api(close));
   router.post('/v3/refund/domestic/refunds', api(createRefund));
   router.get('/v3/refund/domestic/refunds/:no', api(queryRefund));
+  router.get('/v3/bill/tradebill', api(tradeBill));
+  router.get('/v3/billdownload/file', billDownload);
   router.use('/v3', api(() => fail(404, 'NOT_FOUND', '请求的资源不存在')));
 
   router.get('/scan', (req, res) => {
@@ -607,6 +728,20 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
     res.json(dispatcher.attempts);
   });
 
+  router.get('/bill-faults', (_req, res) => {
+    res.json(billFaults.list());
+  });
+
+  router.post('/bill-faults', (req, res) => {
+    try {
+      applyBillFaultsRequest(billFaults, parseJson(req.body));
+    } catch (err) {
+      res.status(400).json({ code: 'PARAM_ERROR', message: (err as Error).message });
+      return;
+    }
+    res.json(billFaults.list());
+  });
+
   // ---- the rest of the handle ----------------------------------------------------------------------------------
 
   function registerMerchant(m: MerchantRegistration): void {
@@ -670,6 +805,9 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
       deliver(n);
       return true;
     },
+    injectBillDiscrepancy: (d) => billFaults.inject(d),
+    corruptBill: (mode) => billFaults.corrupt(mode),
+    clearBillFaults: () => billFaults.clear(),
     close() {
       dispatcher.close();
       for (const t of refundTimers) clearTimeout(t);
@@ -716,6 +854,11 @@ function validatePrepay(raw: unknown, merchant: MerchantRecord, tradeType: Trade
     }
   }
   return b as unknown as PrepayRequest;
+}
+
+/** The China calendar day (UTC+8) of an instant, `YYYY-MM-DD`: the day a bill lists it under. */
+function chinaDay(at: Date): string {
+  return new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 10);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -152,6 +152,14 @@ export class WechatPayStore {
     return this.refunds.get(key(mchid, outRefundNo));
   }
 
+  /** Every transaction and refund of a merchant, for its bills. */
+  merchantRecords(mchid: string, now = Date.now()): { transactions: StoredTransaction[]; refunds: StoredRefund[] } {
+    return {
+      transactions: [...this.transactions.values()].filter((t) => t.mchid === mchid).map((t) => this.refresh(t, now)!),
+      refunds: [...this.refunds.values()].filter((r) => r.mchid === mchid),
+    };
+  }
+
   refundsOf(tx: StoredTransaction): StoredRefund[] {
     return [...this.refunds.values()].filter((r) => r.mchid === tx.mchid && r.out_trade_no === tx.out_trade_no);
   }

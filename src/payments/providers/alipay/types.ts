@@ -80,6 +80,11 @@ export interface RefundQueryResponse extends CommonResponse {
   gmt_refund_pay?: string;
 }
 
+/** `alipay.data.dataservice.bill.downloadurl.query`: where to download the day's bill (a zip of GBK CSV, URL valid 30 s). */
+export interface BillDownloadUrlResponse extends CommonResponse {
+  bill_download_url?: string;
+}
+
 /**
  * Decoded parameters of an asynchronous notification (notify_type `trade_status_sync`). Refund-triggered ones also
  * carry `refund_fee` (cumulative), `gmt_refund` and `out_biz_no` (= the refund's `out_request_no`).

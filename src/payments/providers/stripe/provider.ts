@@ -1,7 +1,10 @@
 import type Stripe from 'stripe';
+import { chinaDayRange, type Bill } from '../../../reconciliation/bill';
+import { stripeBillFromBalanceTransactions } from '../../../reconciliation/stripe-bill';
 import { PaymentChannel } from '../../channels';
 import { ProviderRejectedError } from '../errors';
 import type {
+  BillQuery,
   CreatePaymentInput,
   CreatePaymentResult,
   ParsedNotification,
@@ -217,6 +220,26 @@ export class StripeProvider implements PaymentProvider {
     if (!mapped) return { ok: false, reason: `malformed ${event.type} event`, notificationId: event.id };
     const mismatch = this.mismatch(event);
     return { ok: true, notificationId: event.id, event: mapped, payload: event, ...(mismatch ? { mismatch } : {}) };
+  }
+
+  /**
+   * A day's bill: the balance transactions created in that China day (`created[gte]`/`created[lt]`), every page,
+   * with each one's source (charge or refund) and its PaymentIntent expanded, so the merchant numbers in their
+   * metadata name the payment or refund (`reconciliation/stripe-bill.ts`).
+   */
+  async fetchBill(input: BillQuery): Promise<Bill> {
+    const { start, end } = chinaDayRange(input.date);
+    const transactions = await this.call(`list balance transactions of ${input.date}`, async () => {
+      const all: Stripe.BalanceTransaction[] = [];
+      const list = this.stripe.balanceTransactions.list({
+        created: { gte: Math.floor(start.getTime() / 1000), lt: Math.floor(end.getTime() / 1000) },
+        limit: 100,
+        expand: ['data.source', 'data.source.payment_intent'],
+      });
+      for await (const txn of list) all.push(txn);
+      return all;
+    });
+    return stripeBillFromBalanceTransactions(transactions, { date: input.date });
   }
 
   notificationReply(ok: boolean): ProviderReply {

@@ -32,6 +32,13 @@ export interface UnionPayConfig {
    * `redirectUrl = frontFormUrl?<signed fields>`. Usually `${PUBLIC_BASE_URL}/pay/unionpay/front`.
    */
   frontFormUrl: string;
+  /**
+   * Where `fileTransfer.do` (the daily reconciliation file) lives: UnionPay serves it from its own host,
+   * `https://filedownload.95516.com/` (production) or `https://filedownload.test.95516.com/` (test environment), the
+   * default for those gateways; the simulator's `…/simulator/unionpay/filedownload/`. Without it (another gateway
+   * host), days cannot be reconciled.
+   */
+  fileTransferUrl?: string;
   /** `channelType` of gateway payments: `07` (PC/web, default) or `08` (mobile). QR payments always send `08`. */
   gatewayChannelType?: '07' | '08';
   /**
@@ -45,6 +52,8 @@ export interface UnionPayConfig {
 
 export const UNIONPAY_PRODUCTION_GATEWAY_URL = 'https://gateway.95516.com/gateway/api/';
 export const UNIONPAY_TEST_GATEWAY_URL = 'https://gateway.test.95516.com/gateway/api/';
+export const UNIONPAY_PRODUCTION_FILE_TRANSFER_URL = 'https://filedownload.95516.com/';
+export const UNIONPAY_TEST_FILE_TRANSFER_URL = 'https://filedownload.test.95516.com/';
 export const UNIONPAY_DEFAULT_TIMEOUT_MS = 10_000;
 /** Where this service is expected to serve `UnionPayProvider.frontFormPage` (see `frontFormUrl`). */
 export const UNIONPAY_FRONT_FORM_PATH = '/pay/unionpay/front';
@@ -66,4 +75,13 @@ export function unionPayEndpoints(gatewayUrl: string): UnionPayEndpoints {
     backTransUrl: new URL('backTransReq.do', base).toString(),
     queryTransUrl: new URL('queryTrans.do', base).toString(),
   };
+}
+
+/** `fileTransferUrl`, or UnionPay's file host of the gateway's environment; undefined for any other gateway. */
+export function unionPayFileTransferUrl(config: Pick<UnionPayConfig, 'gatewayUrl' | 'fileTransferUrl'>): string | undefined {
+  if (config.fileTransferUrl) return config.fileTransferUrl;
+  const host = new URL(config.gatewayUrl).host;
+  if (host === 'gateway.95516.com') return UNIONPAY_PRODUCTION_FILE_TRANSFER_URL;
+  if (host === 'gateway.test.95516.com') return UNIONPAY_TEST_FILE_TRANSFER_URL;
+  return undefined;
 }

@@ -1,7 +1,10 @@
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { makeBill, type Bill } from '../../../reconciliation/bill';
+import { readUnionPayFileContent } from '../../../reconciliation/unionpay-bill';
 import { PaymentChannel } from '../../channels';
 import { ProviderNetworkError, ProviderRejectedError, ProviderSignatureError } from '../errors';
 import type {
+  BillQuery,
   CreatePaymentInput,
   CreatePaymentResult,
   NotificationEvent,
@@ -18,7 +21,7 @@ import type {
   RefundResult,
 } from '../provider';
 import { UnionPayHttpClient } from './client';
-import { UNIONPAY_DEFAULT_TIMEOUT_MS, unionPayEndpoints, type UnionPayConfig, type UnionPayEndpoints } from './config';
+import { UNIONPAY_DEFAULT_TIMEOUT_MS, unionPayEndpoints, unionPayFileTransferUrl, type UnionPayConfig, type UnionPayEndpoints } from './config';
 import {
   assertTrustAnchors,
   certIdOf,
@@ -286,6 +289,38 @@ export class UnionPayProvider implements PaymentProvider {
   }
 
   /**
+   * The day's reconciliation file: `fileTransfer.do` (`txnType=76`, `fileType=00`, `settleDate` = the day's MMDD) on
+   * UnionPay's file host answers a signed message whose `fileContent` (covered by the signature) is the deflated zip
+   * holding the ZM file (`reconciliation/unionpay-bill.ts`). `respCode=98` (no file for that day): an empty bill.
+   * UnionPay's clearing day ends at 23:00 China time; like the other providers here, a day is the calendar day.
+   */
+  async fetchBill(input: BillQuery): Promise<Bill> {
+    const url = unionPayFileTransferUrl(this.config);
+    if (!url) throw rejected('no fileTransfer.do host for this gateway: configure fileTransferUrl (UNIONPAY_FILE_TRANSFER_URL)', 'NOT_CONFIGURED');
+    const settleDate = input.date.slice(5, 7) + input.date.slice(8, 10);
+    const answer = await this.http.post(url, 'reconciliation file (fileTransfer.do)', {
+      version: ACP_VERSION,
+      encoding: ACP_ENCODING,
+      signMethod: SIGN_METHOD_RSA,
+      txnType: TxnType.FILE_TRANSFER,
+      txnSubType: '01',
+      bizType: BizType.QR,
+      accessType: ACCESS_TYPE_MERCHANT,
+      merId: this.config.merId,
+      settleDate,
+      txnTime: formatAcpTime(new Date()),
+      fileType: '00',
+    });
+    if (answer.respCode === RespCode.FILE_NOT_FOUND) return makeBill(this.name, input.date, []);
+    if (answer.respCode !== RespCode.SUCCESS) throw rejectedBy(answer);
+    if (answer.settleDate && answer.settleDate !== settleDate) {
+      throw new ProviderSignatureError(`UnionPay answered the file of ${answer.settleDate}, not ${settleDate}`, PROVIDER);
+    }
+    if (!answer.fileContent) throw rejected('fileTransfer.do answer lacks fileContent', 'INVALID_RESPONSE');
+    return readUnionPayFileContent(answer.fileContent, { date: input.date, merId: this.config.merId });
+  }
+
+  /**
    * Verifies and decodes a notification: the form UnionPay POSTs to `backUrl` (and the same signed fields it POSTs
    * through the browser to `frontUrl`, which this also accepts). Dedupe key: `${queryId}:${txnType}`.
    */
@@ -387,7 +422,9 @@ function toEvent(f: AcpFields): NotificationEvent | undefined {
       status: succeeded ? 'SUCCEEDED' : 'FAILED',
       providerTransactionId: f.queryId,
       amount,
-      ...(f.currencyCode === CURRENCY_CNY ? { currency: 'CNY' } : {}),
+      // Any other numeric code is passed on as sent (e.g. `840`), so the processor's currency check flags it: the
+      // amount is in that currency's minor units, never CNY fen.
+      ...(f.currencyCode ? { currency: f.currencyCode === CURRENCY_CNY ? 'CNY' : f.currencyCode } : {}),
       ...(succeeded ? { paidAt: traceTimeToDate(f.traceTime, f.txnTime) } : {}),
     };
   }

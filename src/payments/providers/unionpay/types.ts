@@ -24,6 +24,8 @@ export const TxnType = {
   QUERY: '00',
   CONSUME: '01',
   REFUND: '04',
+  /** File transfer (`fileTransfer.do`, the daily reconciliation file). */
+  FILE_TRANSFER: '76',
 } as const;
 
 /** `txnSubType` values: `01` self-service consume; `07` apply for a consume QR code (申请消费二维码); `00` default. */
@@ -70,6 +72,8 @@ export const RespCode = {
   ORIGINAL_INVALID: '35',
   /** 与原交易信息不符 (e.g. a refund beyond what remains) */
   ORIGINAL_MISMATCH: '36',
+  /** 文件不存在 (fileTransfer.do: no file for that settle date) */
+  FILE_NOT_FOUND: '98',
 } as const;
 
 /** Codes that mean "the outcome is not known yet: query later". */

@@ -1,7 +1,16 @@
 import { Decorator } from 'wechatpay-axios-plugin';
+import { downloadBillFile } from '../../../reconciliation/download';
 import { ProviderNetworkError, ProviderRejectedError, ProviderSignatureError } from '../errors';
 import { WECHATPAY_DEFAULT_TIMEOUT_MS, type WechatPayConfig } from './config';
-import { timestampWithinWindow } from './crypto';
+import {
+  buildAuthorization,
+  buildRequestMessage,
+  generateNonce,
+  rsaSign,
+  timestampWithinWindow,
+  toPrivateKey,
+  unixTimestamp,
+} from './crypto';
 
 const PROVIDER = 'wechatpay';
 
@@ -39,7 +48,7 @@ export class WechatPayHttpClient {
   private readonly http: AxiosInstance;
   private readonly timeoutMs: number;
 
-  constructor(config: WechatPayConfig) {
+  constructor(private readonly config: WechatPayConfig) {
     this.timeoutMs = config.timeoutMs ?? WECHATPAY_DEFAULT_TIMEOUT_MS;
     // jsonBased's typings list only the plugin's own keys; axios options (baseURL, timeout, …) ride along.
     const options: Parameters<typeof Decorator.jsonBased>[0] & Record<string, unknown> = {
@@ -90,6 +99,23 @@ export class WechatPayHttpClient {
       throw new ProviderRejectedError(data.message || data.code, PROVIDER, data.code, status);
     }
     throw new ProviderRejectedError(`WeChat Pay answered HTTP ${status} to ${method} ${path}`, PROVIDER, `HTTP_${status}`, status);
+  }
+
+  /**
+   * Downloads a file a verified answer pointed to (a bill's `download_url`). The request is signed like every API
+   * call; the answer is raw bytes WeChat Pay does not sign (its integrity comes from the hash in the signed answer
+   * that named the URL), which is why this bypasses the plugin's response verifier.
+   */
+  async download(url: string): Promise<Buffer> {
+    const target = new URL(url);
+    const timestamp = String(unixTimestamp());
+    const nonce = generateNonce();
+    const signature = rsaSign(
+      buildRequestMessage('GET', `${target.pathname}${target.search}`, timestamp, nonce),
+      toPrivateKey(this.config.merchantPrivateKey),
+    );
+    const authorization = buildAuthorization({ mchid: this.config.mchid, nonce_str: nonce, timestamp, serial_no: this.config.merchantSerial, signature });
+    return downloadBillFile(PROVIDER, url, { headers: { Authorization: authorization, Accept: '*/*' }, timeoutMs: this.timeoutMs * 3 });
   }
 }
 

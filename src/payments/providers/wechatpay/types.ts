@@ -92,3 +92,11 @@ export interface NotificationBody {
     nonce: string;
   };
 }
+
+/** `GET /v3/bill/tradebill` answer: where to download the bill and the hash of the (uncompressed) file. */
+export interface TradeBillAnswer {
+  hash_type: 'SHA1' | string;
+  hash_value: string;
+  /** `https://api.mch.weixin.qq.com/v3/billdownload/file?token=…`, valid for 30 seconds. */
+  download_url: string;
+}
