@@ -338,13 +338,9 @@ describe.each(databases)('payment lifecycle with Alipay (ALIPAY_QR) on %s', (db)
       }
     });
 
-    // KNOWN BUG (adapter, not fixed here: test/integration/alipay-adapter.test.ts pins the current answer). For a
-    // refund it never received, Alipay's alipay.trade.fastpay.refund.query answers 10000 without `refund_status`
-    // ("未返回该字段表示退款请求未收到或者退款失败": retry the refund with the same out_request_no). AlipayProvider.
-    // queryRefund maps that to PENDING, and PaymentsService.checkRefund re-sends only when the query is *rejected*,
-    // so a refund whose request never reached Alipay stays PENDING forever and the customer is never refunded.
-    // Remove `.fails` once queryRefund reports an unknown refund as not found (ProviderRejectedError).
-    it.fails('KNOWN BUG: a refund whose request never reached Alipay is re-sent with the same number', async () => {
+    // Regression: Alipay's refund query answers without refund_status for a refund it never received; the follow-up
+    // must send it again with the same out_request_no instead of waiting forever.
+    it('a refund whose request never reached Alipay is re-sent with the same number', async () => {
       const o = await paidOrder();
       const provider = t.app.services.payments.provider('default', 'ALIPAY_QR' as never);
       const original = provider.refund.bind(provider);

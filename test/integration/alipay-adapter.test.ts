@@ -441,8 +441,10 @@ describe('refunds', () => {
     expect(await rejection(adapter.refund(refundInput(req.paymentNo, `RA${req.paymentNo}`, 5000)))).toMatchObject({
       providerCode: 'ACQ.DISCORDANT_REPEAT_REQUEST',
     });
-    // A refund Alipay never recorded reads as not done (yet).
-    expect(await adapter.queryRefund({ channel: PaymentChannel.ALIPAY_QR, paymentNo: req.paymentNo, refundNo: `RB${req.paymentNo}` })).toMatchObject({ state: 'PENDING' });
+    // A refund Alipay never recorded is REFUND_NOT_FOUND: the caller sends it again with the same number.
+    expect(await rejection(adapter.queryRefund({ channel: PaymentChannel.ALIPAY_QR, paymentNo: req.paymentNo, refundNo: `RB${req.paymentNo}` }))).toMatchObject({
+      providerCode: 'REFUND_NOT_FOUND',
+    });
 
     const unpaid = input();
     const qr = (await adapter.createPayment(unpaid)).qrCodeUrl!;

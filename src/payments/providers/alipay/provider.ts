@@ -152,18 +152,30 @@ export class AlipayProvider implements PaymentProvider {
       ...(input.reason ? { refund_reason: Array.from(input.reason).slice(0, REFUND_REASON_MAX).join('') } : {}),
     };
     const res = await this.client.call<RefundResponse>('alipay.trade.refund', biz);
-    // fund_change N (e.g. this out_request_no was refunded by an earlier call) says nothing either way: ask.
+    // fund_change N (e.g. this out_request_no was refunded by an earlier call) says nothing either way: ask. The call
+    // was accepted, so a query without refund_status here means "not done yet".
     if (res.fund_change === 'Y') return { state: 'SUCCEEDED', raw: res };
-    return this.queryRefund(input);
+    const q = await this.refundQuery(input);
+    return { state: q.refund_status === 'REFUND_SUCCESS' ? 'SUCCEEDED' : 'PENDING', raw: q };
   }
 
+  /**
+   * Alipay's refund query answers 10000 without `refund_status` when it never received the refund (or it failed):
+   * "未返回该字段表示退款请求未收到或者退款失败", and the advice is to send it again with the same out_request_no. That is
+   * reported as REFUND_NOT_FOUND so the caller re-sends (Alipay deduplicates on out_request_no).
+   */
   async queryRefund(input: RefundRef): Promise<RefundResult> {
-    const res = await this.client.call<RefundQueryResponse>('alipay.trade.fastpay.refund.query', {
+    const res = await this.refundQuery(input);
+    if (res.refund_status === 'REFUND_SUCCESS') return { state: 'SUCCEEDED', raw: res };
+    throw rejected(`Alipay has no completed refund ${input.refundNo}; send it again with the same number`, 'REFUND_NOT_FOUND');
+  }
+
+  private refundQuery(input: RefundRef): Promise<RefundQueryResponse> {
+    return this.client.call<RefundQueryResponse>('alipay.trade.fastpay.refund.query', {
       out_trade_no: input.paymentNo,
       out_request_no: input.refundNo,
       query_options: ['gmt_refund_pay'],
     });
-    return { state: res.refund_status === 'REFUND_SUCCESS' ? 'SUCCEEDED' : 'PENDING', raw: res };
   }
 
   async parseNotification(input: RawNotification): Promise<ParsedNotification> {
