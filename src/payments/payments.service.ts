@@ -364,6 +364,7 @@ export class PaymentsService {
         currency: payment.currency,
         reason: refund.reason,
         notifyUrl: this.notifyUrl(provider.name),
+        requestedAt: refund.createdAt,
       });
       if (r.state === 'PENDING') await this.scheduleRefundCheck(refund.id, r.providerRefundId, r.raw);
       else await this.applyRefundResult(refund.refundNo, r.state, { providerRefundId: r.providerRefundId, raw: r.raw }, actor);
@@ -392,6 +393,7 @@ export class PaymentsService {
         paymentNo: payment.paymentNo,
         refundNo: refund.refundNo,
         providerReference: refund.providerRefundId ?? payment.providerReference,
+        requestedAt: refund.createdAt,
       });
     } catch (err) {
       if (err instanceof ProviderRejectedError) {

@@ -314,17 +314,10 @@ describe.each(databases)('payment lifecycle with UnionPay (UNIONPAY_QR) on %s', 
       }
     });
 
-    // KNOWN BUG (core: src/payments/payments.service.ts, checkRefund/submitRefund, and the RefundInput interface).
-    // UnionPay identifies a transaction by orderId + txnTime (or its queryId). The adapter sends each refund call with
-    // txnTime = now and returns it as `providerReference` (UnionPayRefundResult), but submitRefund never stores it,
-    // and when the answer is lost (timeout) nothing is known at all. checkRefund then queries with
-    // `refund.providerRefundId ?? payment.providerReference`, i.e. the refund's orderId with the *payment's* txnTime:
-    // UnionPay answers 34 (no such transaction), the refund is re-sent with a new txnTime, UnionPay answers 12
-    // (duplicate: it has that orderId), and round again. Only UnionPay's back notification can end such a refund;
-    // if those (5 deliveries) are lost, it stays PENDING forever although UnionPay refunded the customer.
-    // A fix needs a per-refund time fixed before the first call (e.g. Refund.createdAt passed in RefundInput/RefundRef
-    // and used as txnTime). Remove `.fails` once fixed.
-    it.fails('KNOWN BUG: after a lost refund answer and lost notifications, the refund query still finds the refund', async () => {
+    // Regression: UnionPay identifies a refund by orderId + txnTime. The txnTime is the refund's creation time
+    // (RefundRef.requestedAt), the same on every retry, so after a lost answer and lost notifications the follow-up
+    // query still finds the refund.
+    it('after a lost refund answer and lost notifications, the refund query still finds the refund', async () => {
       const o = await paidOrder();
       // In another second than the payment's txnTime (else the payment's txnTime happens to be the refund's too).
       await new Promise((r) => setTimeout(r, 1100));

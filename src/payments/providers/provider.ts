@@ -111,6 +111,12 @@ export interface RefundRef {
   /** `out_refund_no` / `out_request_no` / … */
   refundNo: string;
   providerReference?: string | null;
+  /**
+   * When the refund was first requested (it never changes). Providers that identify a request by its time as well
+   * as its number (UnionPay's `txnTime`) use it, so every retry is the same request and a query finds it. The
+   * payments service always passes it.
+   */
+  requestedAt?: Date;
 }
 
 export interface RefundInput extends RefundRef {

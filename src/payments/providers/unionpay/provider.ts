@@ -239,7 +239,8 @@ export class UnionPayProvider implements PaymentProvider {
     assertOrderId(input.refundNo, 'refundNo');
     assertAmount(input.amount);
     const qr = input.channel === PaymentChannel.UNIONPAY_QR;
-    const txnTime = formatAcpTime(new Date());
+    // The same txnTime on every retry: UnionPay identifies the request by orderId + txnTime (12 = already have it).
+    const txnTime = formatAcpTime(input.requestedAt ?? new Date());
     const answer = await this.http.post(this.endpoints.backTransUrl, 'refund (backTransReq.do)', {
       ...this.common(),
       txnType: TxnType.REFUND,
@@ -271,8 +272,9 @@ export class UnionPayProvider implements PaymentProvider {
   async queryRefund(input: RefundRef): Promise<RefundResult> {
     const ref = input.providerReference ?? '';
     let key: AcpFields;
-    if (ACP_TIME_PATTERN.test(ref)) key = { orderId: input.refundNo, txnTime: ref };
-    else if (QUERY_ID_PATTERN.test(ref)) key = { queryId: ref };
+    if (QUERY_ID_PATTERN.test(ref)) key = { queryId: ref };
+    else if (input.requestedAt) key = { orderId: input.refundNo, txnTime: formatAcpTime(input.requestedAt) };
+    else if (ACP_TIME_PATTERN.test(ref)) key = { orderId: input.refundNo, txnTime: ref };
     else {
       throw rejected('a UnionPay refund query needs providerReference = the refund txnTime (or its queryId)', 'MISSING_TXN_TIME');
     }
