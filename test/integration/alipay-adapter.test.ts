@@ -1,7 +1,4 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { AlipaySdk } from 'alipay-sdk';
-import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentChannel } from '../../src/payments/channels';
 import { AlipayProvider, type AlipayConfig } from '../../src/payments/providers/alipay';
@@ -14,13 +11,10 @@ import {
   type AlipayAppCredentials,
   type AlipaySimulator,
 } from '../../src/simulators/alipay';
+import { closedPort, rejection, SimulatorHarness, waitFor, type ReceivedNotification as Received } from '../helpers/simulator-harness';
 
-interface Received {
-  headers: Record<string, string | undefined>;
-  rawBody: Buffer;
-}
-
-let server: Server;
+const harness = new SimulatorHarness();
+const { app, postJson } = harness;
 let origin: string;
 let sim: AlipaySimulator;
 /** Another "Alipay" with its own key, serving the same app: its answers are signed with a key the adapter does not trust. */
@@ -31,22 +25,13 @@ let config: AlipayConfig;
 let adapter: AlipayProvider;
 
 /** Notifications received per tag (`/notify/alipay/:tag`), and bodies to answer before the default `success`. */
-const inbox = new Map<string, Received[]>();
-const scripted = new Map<string, string[]>();
+const { inbox, scripted } = harness.notifyReceiver<string>('/notify/alipay', (res, body) => {
+  res.status(200).type('text/plain').send(body ?? 'success');
+});
 
 let seq = 0;
 const paymentNo = () => `P${Date.now()}${String(++seq).padStart(4, '0')}`;
 const notifyUrl = (tag: string) => `${origin}/notify/alipay/${tag}`;
-
-async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function input(over: Partial<CreatePaymentInput> = {}): CreatePaymentInput {
   return {
@@ -61,20 +46,6 @@ function input(over: Partial<CreatePaymentInput> = {}): CreatePaymentInput {
   };
 }
 
-async function postJson(path: string, body: unknown) {
-  const res = await fetch(`${origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
 const params = (n: Received) => decodeForm(n.rawBody).params;
 
 function parsedOk(r: ParsedNotification) {
@@ -83,18 +54,9 @@ function parsedOk(r: ParsedNotification) {
 }
 
 beforeAll(async () => {
-  const app = express();
-  // Mounted through closures: the simulators need the origin, known only once the server listens.
-  app.use('/simulator/alipay', (req, res, next) => sim.router(req, res, next));
-  app.use('/impostor/alipay', (req, res, next) => impostor.router(req, res, next));
-  app.use('/local/alipay', (req, res, next) => local.router(req, res, next));
-  app.post('/notify/alipay/:tag', express.raw({ type: '*/*' }), (req, res) => {
-    const tag = String(req.params.tag);
-    const headers: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    inbox.set(tag, [...(inbox.get(tag) ?? []), { headers, rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) }]);
-    res.status(200).type('text/plain').send(scripted.get(tag)?.shift() ?? 'success');
-  });
+  harness.mount('/simulator/alipay', () => sim?.router);
+  harness.mount('/impostor/alipay', () => impostor?.router);
+  harness.mount('/local/alipay', () => local?.router);
   app.get('/shop/return', (_req, res) => {
     res.send('back at the shop');
   });
@@ -112,9 +74,7 @@ beforeAll(async () => {
     /* never answers */
   });
 
-  server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = await harness.listen();
 
   sim = createAlipaySimulator({ publicBaseUrl: origin, timeScale: 10_000 });
   impostor = createAlipaySimulator({ publicBaseUrl: origin, mountPath: '/impostor/alipay' });
@@ -129,8 +89,7 @@ afterAll(async () => {
   sim?.close();
   impostor?.close();
   local?.close();
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
+  await harness.close();
 });
 
 describe('QR (alipay.trade.precreate)', () => {
@@ -561,10 +520,7 @@ describe('transport and authentication failures', () => {
 
   it('5xx and refused connections → ProviderNetworkError', async () => {
     expect(await rejection(at('/broken').queryPayment(input()))).toBeInstanceOf(ProviderNetworkError);
-    const closed = express().listen(0, '127.0.0.1');
-    await new Promise<void>((r) => closed.once('listening', () => r()));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((r) => closed.close(r));
+    const port = await closedPort();
     const err = await rejection(new AlipayProvider({ ...config, gateway: `http://127.0.0.1:${port}/gateway.do` }).queryPayment(input()));
     expect(err).toBeInstanceOf(ProviderNetworkError);
   });

@@ -1,6 +1,3 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentChannel } from '../../src/payments/channels';
 import { ProviderNetworkError, ProviderRejectedError } from '../../src/payments/providers/errors';
@@ -13,14 +10,14 @@ import {
   type StripeSimulator,
   type WireEvent,
 } from '../../src/simulators/stripe';
+import { closedPort, rejection, SimulatorHarness, waitFor, type ReceivedNotification } from '../helpers/simulator-harness';
 
-interface Received {
-  headers: Record<string, string | undefined>;
-  rawBody: Buffer;
+interface Received extends ReceivedNotification {
   event: WireEvent;
 }
 
-let server: Server;
+const harness = new SimulatorHarness();
+const { app, postJson } = harness;
 let origin: string;
 let sim: StripeSimulator;
 let local: StripeSimulator | undefined;
@@ -29,22 +26,17 @@ let config: StripeConfig;
 let adapter: StripeProvider;
 
 /** Webhooks received per tag (`/notify/stripe/:tag`), and statuses to answer before the default 200. */
-const inbox = new Map<string, Received[]>();
-const scripted = new Map<string, number[]>();
+const { inbox, scripted } = harness.notifyReceiver<number, Received>(
+  '/notify/stripe',
+  (res, status) => {
+    res.status(status ?? 200).json({ received: true });
+  },
+  (r) => ({ ...r, event: JSON.parse(r.rawBody.toString('utf8')) as WireEvent }),
+);
 
 let seq = 0;
 const paymentNo = () => `P${Date.now()}${String(++seq).padStart(4, '0')}`;
 const webhookUrl = (tag: string) => `${origin}/notify/stripe/${tag}`;
-
-async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const objectOf = (r: Received) => r.event.data.object as Record<string, any>;
 
@@ -72,20 +64,6 @@ function input(over: Partial<CreatePaymentInput> = {}): CreatePaymentInput {
   };
 }
 
-async function postJson(path: string, body: unknown) {
-  const res = await fetch(`${origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
 async function parsedOk(r: Received, using: StripeProvider = adapter): Promise<NotificationEvent> {
   const parsed = await using.parseNotification({ headers: r.headers, rawBody: r.rawBody });
   if (!parsed.ok) throw new Error(`notification refused: ${parsed.reason}`);
@@ -94,18 +72,8 @@ async function parsedOk(r: Received, using: StripeProvider = adapter): Promise<N
 }
 
 beforeAll(async () => {
-  const app = express();
-  // Mounted through closures: the simulators need the origin, known only once the server listens.
-  app.use('/simulator/stripe', (req, res, next) => sim.router(req, res, next));
-  app.use('/local/stripe', (req, res, next) => (local ? local.router(req, res, next) : next()));
-  app.post('/notify/stripe/:tag', express.raw({ type: '*/*' }), (req, res) => {
-    const tag = String(req.params.tag);
-    const headers: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    inbox.set(tag, [...(inbox.get(tag) ?? []), { headers, rawBody, event: JSON.parse(rawBody.toString('utf8')) as WireEvent }]);
-    res.status(scripted.get(tag)?.shift() ?? 200).json({ received: true });
-  });
+  harness.mount('/simulator/stripe', () => sim?.router);
+  harness.mount('/local/stripe', () => local?.router);
   // Misbehaving "Stripe" endpoints.
   app.use('/broken', (_req, res) => {
     res.status(500).json({ error: { type: 'api_error', message: 'Something went wrong on our end.' } });
@@ -114,9 +82,7 @@ beforeAll(async () => {
     /* never answers */
   });
 
-  server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = await harness.listen();
 
   sim = createStripeSimulator({ publicBaseUrl: origin, timeScale: 1000 });
   creds = generateStripeCredentials();
@@ -127,8 +93,7 @@ beforeAll(async () => {
 afterAll(async () => {
   sim?.close();
   local?.close();
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
+  await harness.close();
 });
 
 describe('create', () => {
@@ -589,10 +554,7 @@ describe('transport failures', () => {
 
   it('5xx and refused connections → ProviderNetworkError', async () => {
     expect(await rejection(new StripeProvider({ ...config, apiBase: `${origin}/broken` }).createPayment(input()))).toBeInstanceOf(ProviderNetworkError);
-    const closed = express().listen(0, '127.0.0.1');
-    await new Promise<void>((r) => closed.once('listening', () => r()));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((r) => closed.close(r));
+    const port = await closedPort();
     const err = await rejection(new StripeProvider({ ...config, apiBase: `http://127.0.0.1:${port}` }).queryPayment({ ...input(), providerReference: 'pi_x' }));
     expect(err).toBeInstanceOf(ProviderNetworkError);
   });

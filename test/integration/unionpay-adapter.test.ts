@@ -1,6 +1,4 @@
 import { generateKeyPairSync } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentChannel } from '../../src/payments/channels';
@@ -17,13 +15,10 @@ import {
   type UnionPayMerchantCredentials,
   type UnionPaySimulator,
 } from '../../src/simulators/unionpay';
+import { closedPort, rejection, SimulatorHarness, waitFor } from '../helpers/simulator-harness';
 
-interface Received {
-  headers: Record<string, string | undefined>;
-  rawBody: Buffer;
-}
-
-let server: Server;
+const harness = new SimulatorHarness();
+const { app, postJson } = harness;
 let origin: string;
 let sim: UnionPaySimulator;
 /** A simulator with its own, unrelated certificate chain. */
@@ -36,22 +31,13 @@ let config: UnionPayConfig;
 let adapter: UnionPayProvider;
 
 /** Notifications received per tag (`/notify/unionpay/:tag`), and statuses to answer before the default 200. */
-const inbox = new Map<string, Received[]>();
-const scripted = new Map<string, number[]>();
+const { inbox, scripted } = harness.notifyReceiver<number>('/notify/unionpay', (res, status) => {
+  res.status(status ?? 200).send('ok');
+});
 
 let seq = 0;
 const paymentNo = (prefix = 'P') => `${prefix}${Date.now()}${String(++seq).padStart(4, '0')}`;
 const notifyUrl = (tag: string) => `${origin}/notify/unionpay/${tag}`;
-
-async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function input(over: Partial<CreatePaymentInput> = {}): CreatePaymentInput {
   return {
@@ -64,11 +50,6 @@ function input(over: Partial<CreatePaymentInput> = {}): CreatePaymentInput {
     notifyUrl: notifyUrl('default'),
     ...over,
   };
-}
-
-async function postJson(path: string, body: unknown) {
-  const res = await fetch(`${origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 async function postForm(url: string, fields: Record<string, string>) {
@@ -97,33 +78,15 @@ const asNotification = (fields: Record<string, string>): RawNotification => ({
   rawBody: Buffer.from(new URLSearchParams(fields).toString()),
 });
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
 beforeAll(async () => {
-  const app = express();
-  // Mounted through closures: the simulators need the origin, known only once the server listens.
-  app.use('/simulator/unionpay', (req, res, next) => sim.router(req, res, next));
-  app.use('/stranger/unionpay', (req, res, next) => stranger.router(req, res, next));
-  app.use('/wrongcn/unionpay', (req, res, next) => wrongCn.router(req, res, next));
-  app.use('/local/unionpay', (req, res, next) => local.router(req, res, next));
+  harness.mount('/simulator/unionpay', () => sim?.router);
+  harness.mount('/stranger/unionpay', () => stranger?.router);
+  harness.mount('/wrongcn/unionpay', () => wrongCn?.router);
+  harness.mount('/local/unionpay', () => local?.router);
   // This service's page behind a gateway redirectUrl.
   app.get('/pay/unionpay/front', (req, res) => {
     const page = adapter.frontFormPage(new URL(req.originalUrl, origin).search);
     res.status(page.status).set(page.headers).type(page.contentType).send(page.body);
-  });
-  app.post('/notify/unionpay/:tag', express.raw({ type: '*/*' }), (req, res) => {
-    const tag = String(req.params.tag);
-    const headers: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    inbox.set(tag, [...(inbox.get(tag) ?? []), { headers, rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) }]);
-    res.status(scripted.get(tag)?.shift() ?? 200).send('ok');
   });
   app.post('/return/:tag', (_req, res) => {
     res.type('html').send('<p>back at the shop</p>');
@@ -150,9 +113,7 @@ beforeAll(async () => {
     /* never answers */
   });
 
-  server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = await harness.listen();
 
   sim = createUnionPaySimulator({ publicBaseUrl: origin, timeScale: 1000 });
   stranger = createUnionPaySimulator({ publicBaseUrl: origin, mountPath: '/stranger/unionpay' });
@@ -178,8 +139,7 @@ afterAll(async () => {
   stranger?.close();
   wrongCn?.close();
   local?.close();
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
+  await harness.close();
 });
 
 describe('gateway (front consume through the browser)', () => {
@@ -569,10 +529,7 @@ describe('transport failures', () => {
 
   it('5xx and refused connections → ProviderNetworkError', async () => {
     expect(await rejection(at(`${origin}/broken/gateway/api/`).createPayment(input()))).toBeInstanceOf(ProviderNetworkError);
-    const closed = express().listen(0, '127.0.0.1');
-    await new Promise<void>((r) => closed.once('listening', () => r()));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((r) => closed.close(r));
+    const port = await closedPort();
     expect(await rejection(at(`http://127.0.0.1:${port}/gateway/api/`).createPayment(input()))).toBeInstanceOf(ProviderNetworkError);
   });
 

@@ -1,26 +1,20 @@
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentChannel } from '../../src/payments/channels';
 import { ProviderNetworkError, ProviderRejectedError, ProviderSignatureError } from '../../src/payments/providers/errors';
 import type { CreatePaymentInput, ParsedNotification } from '../../src/payments/providers/provider';
 import { WechatPayProvider, type WechatPayConfig } from '../../src/payments/providers/wechatpay';
-import { generateRsaKeyPair } from '../../src/simulators/wechatpay/credentials';
+import { generateRsaKeyPair } from '../../src/simulators/shared/credentials';
 import {
   createWechatPaySimulator,
   generateMerchantCredentials,
   type MerchantCredentials,
   type WechatPaySimulator,
 } from '../../src/simulators/wechatpay';
+import { closedPort, rejection, SimulatorHarness, waitFor } from '../helpers/simulator-harness';
 
-interface Received {
-  headers: Record<string, string | undefined>;
-  rawBody: Buffer;
-}
-
-let server: Server;
+const harness = new SimulatorHarness();
+const { app, postJson } = harness;
 let origin: string;
 let sim: WechatPaySimulator;
 /** A second simulator that reuses sim's key id with a different key: its answers are signed with the wrong key. */
@@ -33,22 +27,13 @@ let config: WechatPayConfig;
 let adapter: WechatPayProvider;
 
 /** Notifications received per tag (`/notify/wechatpay/:tag`), and statuses to answer before the default 204. */
-const inbox = new Map<string, Received[]>();
-const scripted = new Map<string, number[]>();
+const { inbox, scripted } = harness.notifyReceiver<number>('/notify/wechatpay', (res, status) => {
+  res.status(status ?? 204).end();
+});
 
 let seq = 0;
 const paymentNo = () => `P${Date.now()}${String(++seq).padStart(4, '0')}`;
 const notifyUrl = (tag: string) => `${origin}/notify/wechatpay/${tag}`;
-
-async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function input(over: Partial<CreatePaymentInput> = {}): CreatePaymentInput {
   return {
@@ -63,34 +48,11 @@ function input(over: Partial<CreatePaymentInput> = {}): CreatePaymentInput {
   };
 }
 
-async function postJson(path: string, body: unknown) {
-  const res = await fetch(`${origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
 beforeAll(async () => {
-  const app = express();
-  // Mounted through closures: the simulators need the origin, known only once the server listens.
-  app.use('/simulator/wechatpay', (req, res, next) => sim.router(req, res, next));
-  app.use('/impostor/wechatpay', (req, res, next) => impostor.router(req, res, next));
-  app.use('/stranger/wechatpay', (req, res, next) => stranger.router(req, res, next));
-  app.use('/local/wechatpay', (req, res, next) => local.router(req, res, next));
-  app.post('/notify/wechatpay/:tag', express.raw({ type: '*/*' }), (req, res) => {
-    const tag = String(req.params.tag);
-    const headers: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    inbox.set(tag, [...(inbox.get(tag) ?? []), { headers, rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) }]);
-    res.status(scripted.get(tag)?.shift() ?? 204).end();
-  });
+  harness.mount('/simulator/wechatpay', () => sim?.router);
+  harness.mount('/impostor/wechatpay', () => impostor?.router);
+  harness.mount('/stranger/wechatpay', () => stranger?.router);
+  harness.mount('/local/wechatpay', () => local?.router);
   // Misbehaving "WeChat Pay" endpoints.
   app.use('/unsigned', (_req, res) => {
     res.status(200).json({ code_url: 'weixin://wxpay/bizpayurl?pr=forged' });
@@ -105,9 +67,7 @@ beforeAll(async () => {
     /* never answers */
   });
 
-  server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = await harness.listen();
 
   sim = createWechatPaySimulator({ publicBaseUrl: origin, timeScale: 1000 });
   impostor = createWechatPaySimulator({ publicBaseUrl: origin, mountPath: '/impostor/wechatpay', publicKeyId: sim.publicKeyId });
@@ -125,8 +85,7 @@ afterAll(async () => {
   impostor?.close();
   stranger?.close();
   local?.close();
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
+  await harness.close();
 });
 
 describe('create', () => {
@@ -487,10 +446,7 @@ describe('transport failures', () => {
 
   it('5xx and refused connections → ProviderNetworkError', async () => {
     expect(await rejection(at('/broken').queryPayment(input()))).toBeInstanceOf(ProviderNetworkError);
-    const closed = express().listen(0, '127.0.0.1');
-    await new Promise<void>((r) => closed.once('listening', () => r()));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((r) => closed.close(r));
+    const port = await closedPort();
     const err = await rejection(new WechatPayProvider({ ...config, baseUrl: `http://127.0.0.1:${port}` }).queryPayment(input()));
     expect(err).toBeInstanceOf(ProviderNetworkError);
   });

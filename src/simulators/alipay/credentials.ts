@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { generateRsaKeyPair, randomDigits } from '../wechatpay/credentials';
+import { generateRsaKeyPair, randomDigits } from '../shared/credentials';
 
 /** What a merchant holds for one Alipay application, plus the public half the simulator needs to know. */
 export interface AlipayAppCredentials {

@@ -7,7 +7,7 @@
  */
 import type { KeyLike } from 'node:crypto';
 import { encodeForm, formatChinaDateTime, signNotifyParams } from '../../payments/providers/alipay/crypto';
-import { randomDigits } from '../wechatpay/credentials';
+import { randomDigits } from '../shared/credentials';
 
 export interface BuildNotificationInput {
   /** Business parameters (app_id, out_trade_no, trade_status, total_amount, …); they win over the defaults. */

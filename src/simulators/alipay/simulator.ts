@@ -65,11 +65,14 @@ import {
 } from '../../payments/providers/alipay/crypto';
 import type { ProductCode, TradeStatus } from '../../payments/providers/alipay/types';
 import { fromMajorString, toMajorString } from '../../shared/money';
-import { applyBillFaultsRequest, BillFaults, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
+import { BillFaults, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
 import { renderCashierPage } from '../shared/cashier';
+import { chinaDay } from '../shared/china-day';
+import { mountControlRoutes, RefundControl } from '../shared/control';
 import { NotificationDispatcher, silentLogger, type DeliveryAttempt, type SimulatorLogger } from '../shared/delivery';
 import { renderPhonePage } from '../shared/html';
-import { generateRsaKeyPair, randomDigits } from '../wechatpay/credentials';
+import { isHttpUrl, isObject, parseJson, str } from '../shared/request';
+import { generateRsaKeyPair, randomDigits } from '../shared/credentials';
 import { renderAlipayBillZip, type AlipayBillLine } from './bill';
 import type { AlipayAppCredentials } from './credentials';
 import { buildNotification, newNotifyId, type BuildNotificationInput, type BuiltNotification } from './notifications';
@@ -213,9 +216,7 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
   const sent = new Map<string, SentNotification>();
   const billFaults = new BillFaults(['truncate', 'columns', 'encoding']);
   const billFiles = new Map<string, { bytes: Buffer; name: string; expiresAt: number }>();
-  const refundTimers = new Set<NodeJS.Timeout>();
-  let refundBehaviour: RefundBehaviour = 'success';
-  let refundDelayMs = 0;
+  const refunds = new RefundControl<RefundBehaviour>(['success', 'fail']);
 
   // ---- notifications -------------------------------------------------------------------------------------------
 
@@ -555,10 +556,10 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
     if (!t.gmt_payment) return business('ACQ.TRADE_STATUS_ERROR', '交易状态不合法');
     if (t.status === 'TRADE_FINISHED') return business('ACQ.TRADE_HAS_FINISHED', '交易已完结');
     if (fen > t.total - store.committed(t)) return business('ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', '退款金额超限');
-    if (refundBehaviour === 'fail') return business('ACQ.SELLER_BALANCE_NOT_ENOUGH', '卖家余额不足');
+    if (refunds.behaviour === 'fail') return business('ACQ.SELLER_BALANCE_NOT_ENOUGH', '卖家余额不足');
 
     const now = new Date();
-    const processing = refundDelayMs > 0;
+    const processing = refunds.delayMs > 0;
     const r: StoredRefund = {
       appId: app.appId,
       out_trade_no: t.out_trade_no,
@@ -572,12 +573,7 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
     store.addRefund(r);
     if (processing) {
       logger.info({ out_trade_no: t.out_trade_no, out_request_no: outRequestNo, amount: fen }, 'alipay simulator: refund processing');
-      const timer = setTimeout(() => {
-        refundTimers.delete(timer);
-        refundDone(t, r, new Date());
-      }, refundDelayMs);
-      timer.unref();
-      refundTimers.add(timer);
+      refunds.later(() => refundDone(t, r, new Date()), refunds.delayMs);
       // Accepted, but no money has moved yet: the merchant must ask the refund query.
       return answer('N', 0);
     }
@@ -812,10 +808,6 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
     res.status(200).type('html').send(cashierPage(t, 'Paid.'));
   });
 
-  router.get('/notifications', (_req, res) => {
-    res.json(dispatcher.attempts);
-  });
-
   /** The bill file behind a bill_download_url: no signature, no authentication, gone after 30 s (as at Alipay). */
   router.get('/downloadBillFile.resource', (req, res) => {
     const file = billFiles.get(typeof req.query.fileId === 'string' ? req.query.fileId : '');
@@ -826,41 +818,16 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
     res.status(200).set({ 'Content-Type': 'application/oct-stream', 'Content-Disposition': `attachment; filename="${file.name}"` }).end(file.bytes);
   });
 
-  router.get('/bill-faults', (_req, res) => {
-    res.json(billFaults.list());
-  });
-
-  router.post('/bill-faults', (req, res) => {
-    try {
-      const body = parseJson(req.body);
+  mountControlRoutes(router, {
+    invalidCode: 'INVALID_PARAMETER',
+    refunds,
+    invalidBehaviour: 'refundBehaviour: success | fail; refundDelayMs ≥ 0',
+    invalidDelay: 'refundBehaviour: success | fail; refundDelayMs ≥ 0',
+    dispatcher,
+    billFaults,
+    checkBillFaults: (body) => {
       if (isObject(body) && isObject(body.inject) && body.inject.kind === 'status') throw new Error('Alipay bills have no status column');
-      applyBillFaultsRequest(billFaults, body);
-    } catch (err) {
-      res.status(400).json({ code: 'INVALID_PARAMETER', message: (err as Error).message });
-      return;
-    }
-    res.json(billFaults.list());
-  });
-
-  router.get('/control', (_req, res) => {
-    res.json({ refundBehaviour, refundDelayMs });
-  });
-
-  router.post('/control', (req, res) => {
-    const body = parseJson(req.body);
-    if (!isObject(body)) {
-      res.status(400).json({ code: 'INVALID_PARAMETER', message: 'expected a JSON object' });
-      return;
-    }
-    if (body.refundBehaviour !== undefined) {
-      const delay = body.refundDelayMs === undefined ? 0 : Number(body.refundDelayMs);
-      if (!['success', 'fail'].includes(String(body.refundBehaviour)) || !Number.isFinite(delay) || delay < 0) {
-        res.status(400).json({ code: 'INVALID_PARAMETER', message: 'refundBehaviour: success | fail; refundDelayMs ≥ 0' });
-        return;
-      }
-      setRefundBehaviour(body.refundBehaviour as RefundBehaviour, delay);
-    }
-    res.json({ refundBehaviour, refundDelayMs });
+    },
   });
 
   // ---- the rest of the handle ----------------------------------------------------------------------------------
@@ -871,11 +838,6 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
 
   function scanUrl(qrCode: string): string {
     return `${baseUrl}/scan?qr_code=${encodeURIComponent(qrCode)}`;
-  }
-
-  function setRefundBehaviour(behaviour: RefundBehaviour, delayMs = 0): void {
-    refundBehaviour = behaviour;
-    refundDelayMs = delayMs;
   }
 
   return {
@@ -915,11 +877,10 @@ export function createAlipaySimulator(options: AlipaySimulatorOptions): AlipaySi
     },
     corruptBill: (mode) => billFaults.corrupt(mode),
     clearBillFaults: () => billFaults.clear(),
-    setRefundBehaviour,
+    setRefundBehaviour: (behaviour, delayMs) => refunds.set(behaviour, delayMs),
     close() {
       dispatcher.close();
-      for (const timer of refundTimers) clearTimeout(timer);
-      refundTimers.clear();
+      refunds.close();
     },
   };
 }
@@ -940,39 +901,6 @@ function formParams(body: unknown, charset?: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
   return out;
-}
-
-/** The China calendar day (UTC+8) of an instant, `YYYY-MM-DD`: the day a bill lists it under. */
-function chinaDay(at: Date): string {
-  return new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 10);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isHttpUrl(v: unknown): boolean {
-  if (typeof v !== 'string' || v.length > 256) return false;
-  try {
-    const u = new URL(v);
-    return u.protocol === 'https:' || u.protocol === 'http:';
-  } catch {
-    return false;
-  }
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function parseJson(body: unknown): unknown {
-  if (!Buffer.isBuffer(body)) return isObject(body) ? body : undefined;
-  if (body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }
 
 function randomBase36(n: number): string {

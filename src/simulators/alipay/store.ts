@@ -6,7 +6,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { formatChinaDateTime } from '../../payments/providers/alipay/crypto';
 import type { ProductCode, TradeQueryResponse, TradeStatus } from '../../payments/providers/alipay/types';
 import { toMajorString } from '../../shared/money';
-import { randomDigits } from '../wechatpay/credentials';
+import { randomDigits } from '../shared/credentials';
 
 export interface AppRegistration {
   appId: string;

@@ -47,10 +47,12 @@
  */
 import express, { type Request, type Response, type Router } from 'express';
 import type { StripeConfig } from '../../payments/providers/stripe/config';
-import { applyBillFaultsRequest, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
+import type { BillCorruption, BillDiscrepancy } from '../shared/bill-faults';
+import { mountControlRoutes, RefundControl } from '../shared/control';
 import { NotificationDispatcher, silentLogger, type DeliveryAttempt, type SimulatorLogger } from '../shared/delivery';
 import { formatMinor } from '../shared/currency';
 import { renderPhonePage } from '../shared/html';
+import { canonicalJson, isObject as isRecord, parseJson, str } from '../shared/request';
 import { StripeBillView } from './bill-view';
 import { randomBase62, stripeId, type StripeCredentials } from './credentials';
 import { FormError, parseForm, type FormObject, type FormValue } from './form';
@@ -252,9 +254,7 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
   });
   const allEvents: WireEvent[] = [];
   const rawEvents = new Map<string, string>();
-  const refundTimers = new Set<NodeJS.Timeout>();
-  let refundBehaviour: RefundBehaviour = 'succeeded';
-  let refundDelayMs = 0;
+  const refunds = new RefundControl<RefundBehaviour>(['succeeded', 'pending', 'failed']);
 
   // ---- events and webhooks ---------------------------------------------------------------------------------------
 
@@ -526,12 +526,7 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
   }
 
   function scheduleSettle(account: Account, refund: WireRefund, status: 'succeeded' | 'failed', delayMs: number): void {
-    const timer = setTimeout(() => {
-      refundTimers.delete(timer);
-      settle(account, refund, status);
-    }, delayMs);
-    timer.unref();
-    refundTimers.add(timer);
+    refunds.later(() => settle(account, refund, status), delayMs);
   }
 
   // ---- API handlers ----------------------------------------------------------------------------------------------
@@ -728,6 +723,7 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
     }
     const metadata = metadataParam(params);
 
+    const { behaviour: refundBehaviour, delayMs: refundDelayMs } = refunds;
     const immediate = refundBehaviour === 'succeeded' && refundDelayMs === 0;
     const refund: WireRefund = {
       id: stripeId('re'),
@@ -983,66 +979,26 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
     res.status(200).json({ payment_intent: result.payment_intent, status: result.status, latest_charge: result.latest_charge });
   });
 
-  router.get('/control', (_req, res) => {
-    res.json({ refundBehaviour, refundDelayMs });
-  });
-
-  router.post('/control', (req, res) => {
-    const body = parseJson(req.body);
-    if (!isRecord(body)) {
-      res.status(400).json({ code: 'parameter_invalid', message: 'expected a JSON object' });
-      return;
-    }
-    if (body.refundBehaviour !== undefined) {
-      if (!['succeeded', 'pending', 'failed'].includes(String(body.refundBehaviour))) {
-        res.status(400).json({ code: 'parameter_invalid', message: 'refundBehaviour: succeeded | pending | failed' });
-        return;
-      }
-      const delay = body.refundDelayMs === undefined ? 0 : Number(body.refundDelayMs);
-      if (!Number.isFinite(delay) || delay < 0) {
-        res.status(400).json({ code: 'parameter_invalid', message: 'refundDelayMs must be a non-negative number' });
-        return;
-      }
-      setRefundBehaviour(body.refundBehaviour as RefundBehaviour, delay);
-    }
-    if (isRecord(body.settleRefund)) {
-      const s = body.settleRefund;
-      const status = String(s.status);
-      if (!['succeeded', 'failed', 'canceled'].includes(status) || !settleRefund(String(s.refund), status as 'succeeded' | 'failed' | 'canceled')) {
-        res.status(404).json({ code: 'resource_missing', message: 'no such pending refund (settleRefund: { refund, status })' });
-        return;
-      }
-    }
-    res.json({ refundBehaviour, refundDelayMs });
-  });
-
-  router.get('/notifications', (_req, res) => {
-    res.json(dispatcher.attempts);
-  });
-
-  router.get('/bill-faults', (_req, res) => {
-    res.json(billView.faults.list());
-  });
-
-  router.post('/bill-faults', (req, res) => {
-    try {
-      applyBillFaultsRequest(billView.faults, parseJson(req.body));
-    } catch (err) {
-      res.status(400).json({ code: 'parameter_invalid', message: (err as Error).message });
-      return;
-    }
-    res.json(billView.faults.list());
+  mountControlRoutes(router, {
+    invalidCode: 'parameter_invalid',
+    refunds,
+    invalidBehaviour: 'refundBehaviour: succeeded | pending | failed',
+    invalidDelay: 'refundDelayMs must be a non-negative number',
+    settleRefund: {
+      settle: (s) => {
+        const status = String(s.status);
+        return ['succeeded', 'failed', 'canceled'].includes(status) && settleRefund(String(s.refund), status as 'succeeded' | 'failed' | 'canceled');
+      },
+      notFound: { code: 'resource_missing', message: 'no such pending refund (settleRefund: { refund, status })' },
+    },
+    dispatcher,
+    billFaults: billView.faults,
   });
 
   // ---- the rest of the handle ------------------------------------------------------------------------------------
 
   function payUrl(clientSecret: string): string {
     return `${baseUrl}/pay?client_secret=${encodeURIComponent(clientSecret)}`;
-  }
-
-  function setRefundBehaviour(behaviour: RefundBehaviour, delayMs = 0): void {
-    refundBehaviour = behaviour;
-    refundDelayMs = delayMs;
   }
 
   function settleRefund(refundId: string, status: 'succeeded' | 'failed' | 'canceled'): boolean {
@@ -1076,7 +1032,7 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
     },
     payUrl,
     confirm,
-    setRefundBehaviour,
+    setRefundBehaviour: (behaviour, delayMs) => refunds.set(behaviour, delayMs),
     settleRefund,
     rollWebhookSecret(secretKey, newSecret = `whsec_${randomBase62(32)}`) {
       const account = accountOrThrow(secretKey);
@@ -1125,8 +1081,7 @@ export function createStripeSimulator(options: StripeSimulatorOptions): StripeSi
     clearBillFaults: () => billView.faults.clear(),
     close() {
       dispatcher.close();
-      for (const t of refundTimers) clearTimeout(t);
-      refundTimers.clear();
+      refunds.close();
     },
   };
 }
@@ -1313,35 +1268,3 @@ function maskKey(key: string): string {
 function isObject(v: unknown): v is Record<string, FormValue> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function parseJson(body: unknown): unknown {
-  if (!Buffer.isBuffer(body)) return isRecord(body) ? body : undefined; // already parsed by an app-wide JSON parser
-  if (body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-/** JSON with object keys sorted, so two equal parameter sets compare equal whatever their order. */
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
-

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomDigits } from '../shared/credentials';
 import { createCaChain, issueMerchantCertificate, type IssuedCertificate } from './pki';
 
 /** Everything a merchant holds for UnionPay ACP 5.1.0 (`signMethod=01`): what `UnionPayConfig` needs of its own. */
@@ -11,12 +11,6 @@ export interface UnionPayMerchantCredentials {
   signCert: string;
   /** The certificate's serial number in decimal. */
   certId: string;
-}
-
-export function randomDigits(n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i++) s += String(randomInt(10));
-  return s;
 }
 
 /** A merchant id shaped like UnionPay's test merchants: `777290058` + 6 digits. */

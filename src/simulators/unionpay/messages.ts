@@ -18,7 +18,7 @@ import {
   TxnType,
   type AcpFields,
 } from '../../payments/providers/unionpay/types';
-import { randomDigits } from './credentials';
+import { randomDigits } from '../shared/credentials';
 import type { StoredConsume, StoredRefund } from './store';
 
 export interface UnionPayMessageSigner {

@@ -68,11 +68,15 @@ import {
   type AcpFields,
 } from '../../payments/providers/unionpay/types';
 import { toMajorString } from '../../shared/money';
-import { applyBillFaultsRequest, BillFaults, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
+import { BillFaults, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
+import { chinaDay } from '../shared/china-day';
+import { mountControlRoutes, RefundControl } from '../shared/control';
 import { NotificationDispatcher, silentLogger, type DeliveryAttempt, type SimulatorLogger } from '../shared/delivery';
 import { renderPhonePage } from '../shared/html';
+import { isHttpUrl, isObject, parseJson, str } from '../shared/request';
 import { renderUnionPayFile, type UnionPayBillLine } from './bill';
-import { generateUnionPayMerchantCredentials, randomDigits, type UnionPayMerchantCredentials } from './credentials';
+import { randomDigits } from '../shared/credentials';
+import { generateUnionPayMerchantCredentials, type UnionPayMerchantCredentials } from './credentials';
 import {
   consumeResultFields,
   encodeNotification,
@@ -98,6 +102,8 @@ const DEFAULT_PAY_TIMEOUT_MS = 2 * 3600_000;
 /** How far `txnTime` may be from now (it must be the request's current time; front forms are submitted later). */
 const TXN_TIME_MAX_AGE_MS = 24 * 3600_000;
 const TXN_TIME_MAX_AHEAD_MS = 5 * 60_000;
+/** The longest `backUrl` / `frontUrl` the simulator takes. */
+const MAX_URL_LENGTH = 512;
 
 export interface UnionPaySimulatorOptions {
   /** External base URL of the app serving the router, e.g. `http://127.0.0.1:4000`. */
@@ -229,9 +235,7 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
     logger,
   });
   const sent = new Map<string, SentNotification>();
-  const refundTimers = new Set<NodeJS.Timeout>();
-  let refundBehaviour: RefundBehaviour = 'success';
-  let refundDelayMs = 0;
+  const refunds = new RefundControl<RefundBehaviour>(['success', 'fail', 'pending']);
   const billFaults = new BillFaults(['hash', 'truncate', 'columns']);
 
   // ---- notifications -------------------------------------------------------------------------------------------
@@ -310,7 +314,7 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
       return refuse(RespCode.FORMAT_ERROR, 'txnTime无效：须为当前北京时间 YYYYMMDDhhmmss');
     }
     if (f.payTimeout !== undefined && !parseAcpTime(f.payTimeout)) return refuse(RespCode.FORMAT_ERROR, 'payTimeout 格式错误');
-    if (f.backUrl !== undefined && !isHttpUrl(f.backUrl)) return refuse(RespCode.FORMAT_ERROR, 'backUrl 须为 http(s) 地址');
+    if (f.backUrl !== undefined && !isHttpUrl(f.backUrl, MAX_URL_LENGTH)) return refuse(RespCode.FORMAT_ERROR, 'backUrl 须为 http(s) 地址');
     return parseAcpTime(f.payTimeout)?.getTime() ?? txnTime + DEFAULT_PAY_TIMEOUT_MS;
   }
 
@@ -405,7 +409,7 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
     if (f.currencyCode !== undefined && f.currencyCode !== CURRENCY_CNY) return refuse(RespCode.FORMAT_ERROR, 'currencyCode 仅支持 156');
     const txnTime = parseAcpTime(f.txnTime)?.getTime();
     if (txnTime === undefined || Math.abs(txnTime - now) > TXN_TIME_MAX_AGE_MS) return refuse(RespCode.FORMAT_ERROR, 'txnTime无效');
-    if (f.backUrl !== undefined && !isHttpUrl(f.backUrl)) return refuse(RespCode.FORMAT_ERROR, 'backUrl 须为 http(s) 地址');
+    if (f.backUrl !== undefined && !isHttpUrl(f.backUrl, MAX_URL_LENGTH)) return refuse(RespCode.FORMAT_ERROR, 'backUrl 须为 http(s) 地址');
 
     if (store.transaction(merchant.merId, f.orderId, now)) return refuse(RespCode.DUPLICATE, '重复交易');
     const orig = store.byQuery(f.origQryId, now);
@@ -432,15 +436,10 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
     };
     store.add(r);
     logger.info({ orderId: r.orderId, origQryId: r.origQryId, txnAmt: amount }, 'unionpay simulator: refund accepted');
-    if (refundBehaviour !== 'pending') {
-      const final = refundBehaviour === 'fail' ? 'FAILED' : 'SUCCESS';
-      if (refundDelayMs > 0) {
-        const timer = setTimeout(() => {
-          refundTimers.delete(timer);
-          settle(r, final);
-        }, refundDelayMs);
-        timer.unref();
-        refundTimers.add(timer);
+    if (refunds.behaviour !== 'pending') {
+      const final = refunds.behaviour === 'fail' ? 'FAILED' : 'SUCCESS';
+      if (refunds.delayMs > 0) {
+        refunds.later(() => settle(r, final), refunds.delayMs);
       } else {
         settle(r, final);
       }
@@ -614,7 +613,7 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
     if (f.channelType !== ChannelType.PC && f.channelType !== ChannelType.MOBILE) {
       return refused(refuse(RespCode.FORMAT_ERROR, 'channelType 须为 07 或 08'));
     }
-    if (!isHttpUrl(f.frontUrl)) return refused(refuse(RespCode.FORMAT_ERROR, 'frontUrl 须为 http(s) 地址'));
+    if (!isHttpUrl(f.frontUrl, MAX_URL_LENGTH)) return refused(refuse(RespCode.FORMAT_ERROR, 'frontUrl 须为 http(s) 地址'));
     const now = Date.now();
     const payTimeoutAt = checkConsume(f, now);
     if (isRefusal(payTimeoutAt)) return refused(payTimeoutAt);
@@ -745,53 +744,23 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
     res.status(200).json({ orderId: result.orderId, status: result.status, queryId: result.queryId });
   });
 
-  router.get('/control', (_req, res) => {
-    res.json({ refundBehaviour, refundDelayMs });
-  });
-
-  router.post('/control', (req, res) => {
-    const body = parseJson(req.body);
-    if (!isObject(body)) {
-      res.status(400).json({ code: RespCode.FORMAT_ERROR, message: 'expected a JSON object' });
-      return;
-    }
-    if (body.refundBehaviour !== undefined) {
-      const delay = body.refundDelayMs === undefined ? 0 : Number(body.refundDelayMs);
-      if (!['success', 'fail', 'pending'].includes(String(body.refundBehaviour)) || !Number.isFinite(delay) || delay < 0) {
-        res.status(400).json({ code: RespCode.FORMAT_ERROR, message: 'refundBehaviour: success | fail | pending; refundDelayMs ≥ 0' });
-        return;
-      }
-      setRefundBehaviour(body.refundBehaviour as RefundBehaviour, delay);
-    }
-    if (isObject(body.settleRefund)) {
-      const s = body.settleRefund;
-      const state = String(s.state);
-      if ((state !== 'SUCCESS' && state !== 'FAILED') || !settleRefund(String(s.merId), String(s.orderId), state)) {
-        res.status(404).json({ code: RespCode.NOT_FOUND, message: 'no such PENDING refund (settleRefund: { merId, orderId, state: SUCCESS | FAILED })' });
-        return;
-      }
-    }
-    res.json({ refundBehaviour, refundDelayMs });
-  });
-
-  router.get('/notifications', (_req, res) => {
-    res.json(dispatcher.attempts);
-  });
-
-  router.get('/bill-faults', (_req, res) => {
-    res.json(billFaults.list());
-  });
-
-  router.post('/bill-faults', (req, res) => {
-    try {
-      const body = parseJson(req.body);
+  mountControlRoutes(router, {
+    invalidCode: RespCode.FORMAT_ERROR,
+    refunds,
+    invalidBehaviour: 'refundBehaviour: success | fail | pending; refundDelayMs ≥ 0',
+    invalidDelay: 'refundBehaviour: success | fail | pending; refundDelayMs ≥ 0',
+    settleRefund: {
+      settle: (s) => {
+        const state = String(s.state);
+        return (state === 'SUCCESS' || state === 'FAILED') && settleRefund(String(s.merId), String(s.orderId), state);
+      },
+      notFound: { code: RespCode.NOT_FOUND, message: 'no such PENDING refund (settleRefund: { merId, orderId, state: SUCCESS | FAILED })' },
+    },
+    dispatcher,
+    billFaults,
+    checkBillFaults: (body) => {
       if (isObject(body) && isObject(body.inject) && body.inject.kind === 'status') throw new Error('ZM files list successful transactions only');
-      applyBillFaultsRequest(billFaults, body);
-    } catch (err) {
-      res.status(400).json({ code: RespCode.FORMAT_ERROR, message: (err as Error).message });
-      return;
-    }
-    res.json(billFaults.list());
+    },
   });
 
   // ---- the rest of the handle ----------------------------------------------------------------------------------
@@ -802,11 +771,6 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
 
   function scanUrl(qrCode: string): string {
     return `${baseUrl}/scan?qrCode=${encodeURIComponent(qrCode)}`;
-  }
-
-  function setRefundBehaviour(behaviour: RefundBehaviour, delayMs = 0): void {
-    refundBehaviour = behaviour;
-    refundDelayMs = delayMs;
   }
 
   function settleRefund(merId: string, orderId: string, state: 'SUCCESS' | 'FAILED'): boolean {
@@ -846,7 +810,7 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
     },
     scanUrl,
     pay,
-    setRefundBehaviour,
+    setRefundBehaviour: (behaviour, delayMs) => refunds.set(behaviour, delayMs),
     settleRefund,
     signFields: (fields, s) => sign(fields, s),
     formatAnswer: formatAcpResponse,
@@ -869,8 +833,7 @@ export function createUnionPaySimulator(options: UnionPaySimulatorOptions): Unio
     clearBillFaults: () => billFaults.clear(),
     close() {
       dispatcher.close();
-      for (const t of refundTimers) clearTimeout(t);
-      refundTimers.clear();
+      refunds.close();
     },
   };
 }
@@ -897,37 +860,4 @@ function readForm(req: Request): AcpFields | undefined {
 function formatExpiry(epochMs: number): string {
   const t = formatAcpTime(new Date(epochMs));
   return `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)} ${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)} (UTC+8)`;
-}
-
-/** The China calendar day (UTC+8) of an instant, `YYYY-MM-DD`: the day a file lists it under. */
-function chinaDay(at: Date): string {
-  return new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 10);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isHttpUrl(v: unknown): boolean {
-  if (typeof v !== 'string' || v.length > 512) return false;
-  try {
-    const u = new URL(v);
-    return u.protocol === 'https:' || u.protocol === 'http:';
-  } catch {
-    return false;
-  }
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function parseJson(body: unknown): unknown {
-  if (!Buffer.isBuffer(body)) return isObject(body) ? body : undefined;
-  if (body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }

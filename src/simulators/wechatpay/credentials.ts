@@ -1,5 +1,6 @@
-import { generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { generateNonce } from '../../payments/providers/wechatpay/crypto';
+import { generateRsaKeyPair, randomDigits } from '../shared/credentials';
 
 /** Everything a merchant holds for WeChat Pay API v3, plus the public half the simulator needs to know. */
 export interface MerchantCredentials {
@@ -13,25 +14,6 @@ export interface MerchantCredentials {
   merchantPublicKey: string;
   /** 32 characters. */
   apiV3Key: string;
-}
-
-export interface RsaKeyPairPem {
-  privateKey: string;
-  publicKey: string;
-}
-
-export function generateRsaKeyPair(): RsaKeyPairPem {
-  return generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
-}
-
-export function randomDigits(n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i++) s += String(randomInt(10));
-  return s;
 }
 
 /**

@@ -9,13 +9,8 @@ export {
   type WechatPaySimulator,
   type WechatPaySimulatorOptions,
 } from './simulator';
-export {
-  generateMerchantCredentials,
-  generatePublicKeyId,
-  generateRsaKeyPair,
-  type MerchantCredentials,
-  type RsaKeyPairPem,
-} from './credentials';
+export { generateMerchantCredentials, generatePublicKeyId, type MerchantCredentials } from './credentials';
+export { generateRsaKeyPair, type RsaKeyPairPem } from '../shared/credentials';
 export {
   buildNotification,
   signNotification,

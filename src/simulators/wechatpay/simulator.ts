@@ -53,11 +53,15 @@ import {
 } from '../../payments/providers/wechatpay/crypto';
 import type { NotificationEventType, PrepayRequest, TradeType } from '../../payments/providers/wechatpay/types';
 import { toMajorString } from '../../shared/money';
-import { applyBillFaultsRequest, BillFaults, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
+import { BillFaults, type BillCorruption, type BillDiscrepancy } from '../shared/bill-faults';
+import { chinaDay } from '../shared/china-day';
+import { mountControlRoutes, RefundControl } from '../shared/control';
 import { NotificationDispatcher, silentLogger, type DeliveryAttempt, type SimulatorLogger } from '../shared/delivery';
 import { renderPhonePage } from '../shared/html';
+import { canonicalJson, isHttpUrl, isObject, parseJson, str } from '../shared/request';
 import { renderWechatBill, type WechatBillLine } from './bill';
-import { generatePublicKeyId, generateRsaKeyPair, randomDigits, type MerchantCredentials } from './credentials';
+import { generateRsaKeyPair, randomDigits } from '../shared/credentials';
+import { generatePublicKeyId, type MerchantCredentials } from './credentials';
 import {
   buildNotification,
   signNotification,
@@ -191,11 +195,9 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
     logger,
   });
   const sent = new Map<string, SentNotification>();
-  const refundTimers = new Set<NodeJS.Timeout>();
   const billFaults = new BillFaults();
   const billFiles = new Map<string, { mchid: string; bytes: Buffer; gzip: boolean; expiresAt: number }>();
-  let refundBehaviour: RefundBehaviour = 'success';
-  let refundDelayMs = 0;
+  const refunds = new RefundControl<RefundBehaviour>(['success', 'processing', 'abnormal']);
 
   // ---- notifications -------------------------------------------------------------------------------------------
 
@@ -520,15 +522,10 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
       create_time: formatRfc3339China(new Date()),
     };
     store.addRefund(refund);
-    const final = refundBehaviour === 'abnormal' ? 'ABNORMAL' : 'SUCCESS';
-    if (refundDelayMs > 0) {
-      const timer = setTimeout(() => {
-        refundTimers.delete(timer);
-        settle(refund, final);
-      }, refundDelayMs);
-      timer.unref();
-      refundTimers.add(timer);
-    } else if (refundBehaviour !== 'processing') {
+    const final = refunds.behaviour === 'abnormal' ? 'ABNORMAL' : 'SUCCESS';
+    if (refunds.delayMs > 0) {
+      refunds.later(() => settle(refund, final), refunds.delayMs);
+    } else if (refunds.behaviour !== 'processing') {
       settle(refund, final);
     }
     return { status: 200, body: WechatPayStore.refundToWire(refund) };
@@ -691,55 +688,20 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
     res.status(200).json({ out_trade_no: result.out_trade_no, trade_state: result.trade_state, transaction_id: result.transaction_id });
   });
 
-  router.get('/control', (_req, res) => {
-    res.json({ refundBehaviour, refundDelayMs });
-  });
-
-  router.post('/control', (req, res) => {
-    const body = parseJson(req.body);
-    if (!isObject(body)) {
-      res.status(400).json({ code: 'PARAM_ERROR', message: 'expected a JSON object' });
-      return;
-    }
-    if (body.refundBehaviour !== undefined) {
-      if (!['success', 'processing', 'abnormal'].includes(String(body.refundBehaviour))) {
-        res.status(400).json({ code: 'PARAM_ERROR', message: 'refundBehaviour: success | processing | abnormal' });
-        return;
-      }
-      const delay = body.refundDelayMs === undefined ? 0 : Number(body.refundDelayMs);
-      if (!Number.isFinite(delay) || delay < 0) {
-        res.status(400).json({ code: 'PARAM_ERROR', message: 'refundDelayMs must be a non-negative number' });
-        return;
-      }
-      setRefundBehaviour(body.refundBehaviour as RefundBehaviour, delay);
-    }
-    if (isObject(body.settleRefund)) {
-      const s = body.settleRefund;
-      const status = String(s.status);
-      if (!['SUCCESS', 'ABNORMAL', 'CLOSED'].includes(status) || !settleRefund(String(s.mchid), String(s.out_refund_no), status as 'SUCCESS' | 'ABNORMAL' | 'CLOSED')) {
-        res.status(404).json({ code: 'RESOURCE_NOT_EXISTS', message: 'no such PROCESSING refund (settleRefund: { mchid, out_refund_no, status })' });
-        return;
-      }
-    }
-    res.json({ refundBehaviour, refundDelayMs });
-  });
-
-  router.get('/notifications', (_req, res) => {
-    res.json(dispatcher.attempts);
-  });
-
-  router.get('/bill-faults', (_req, res) => {
-    res.json(billFaults.list());
-  });
-
-  router.post('/bill-faults', (req, res) => {
-    try {
-      applyBillFaultsRequest(billFaults, parseJson(req.body));
-    } catch (err) {
-      res.status(400).json({ code: 'PARAM_ERROR', message: (err as Error).message });
-      return;
-    }
-    res.json(billFaults.list());
+  mountControlRoutes(router, {
+    invalidCode: 'PARAM_ERROR',
+    refunds,
+    invalidBehaviour: 'refundBehaviour: success | processing | abnormal',
+    invalidDelay: 'refundDelayMs must be a non-negative number',
+    settleRefund: {
+      settle: (s) => {
+        const status = String(s.status);
+        return ['SUCCESS', 'ABNORMAL', 'CLOSED'].includes(status) && settleRefund(String(s.mchid), String(s.out_refund_no), status as 'SUCCESS' | 'ABNORMAL' | 'CLOSED');
+      },
+      notFound: { code: 'RESOURCE_NOT_EXISTS', message: 'no such PROCESSING refund (settleRefund: { mchid, out_refund_no, status })' },
+    },
+    dispatcher,
+    billFaults,
   });
 
   // ---- the rest of the handle ----------------------------------------------------------------------------------
@@ -750,11 +712,6 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
 
   function scanUrl(codeUrl: string): string {
     return `${baseUrl}/scan?code_url=${encodeURIComponent(codeUrl)}`;
-  }
-
-  function setRefundBehaviour(behaviour: RefundBehaviour, delayMs = 0): void {
-    refundBehaviour = behaviour;
-    refundDelayMs = delayMs;
   }
 
   function settleRefund(mchid: string, outRefundNo: string, status: 'SUCCESS' | 'ABNORMAL' | 'CLOSED'): boolean {
@@ -790,7 +747,7 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
     },
     scanUrl,
     pay,
-    setRefundBehaviour,
+    setRefundBehaviour: (behaviour, delayMs) => refunds.set(behaviour, delayMs),
     settleRefund,
     signNotification: (rawBody, overrides) => signNotification(rawBody, signer, overrides),
     buildNotification(mchid, input, overrides) {
@@ -810,8 +767,7 @@ export function createWechatPaySimulator(options: WechatPaySimulatorOptions): We
     clearBillFaults: () => billFaults.clear(),
     close() {
       dispatcher.close();
-      for (const t of refundTimers) clearTimeout(t);
-      refundTimers.clear();
+      refunds.close();
     },
   };
 }
@@ -856,52 +812,6 @@ function validatePrepay(raw: unknown, merchant: MerchantRecord, tradeType: Trade
   return b as unknown as PrepayRequest;
 }
 
-/** The China calendar day (UTC+8) of an instant, `YYYY-MM-DD`: the day a bill lists it under. */
-function chinaDay(at: Date): string {
-  return new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 10);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function isPositiveInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 }
-
-function isHttpUrl(v: unknown): boolean {
-  if (typeof v !== 'string' || v.length > 256) return false;
-  try {
-    const u = new URL(v);
-    return u.protocol === 'https:' || u.protocol === 'http:';
-  } catch {
-    return false;
-  }
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function parseJson(body: unknown): unknown {
-  if (!Buffer.isBuffer(body)) return isObject(body) ? body : undefined; // already parsed by an app-wide JSON parser
-  if (body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-/** JSON with object keys sorted, so two equal bodies compare equal whatever their key order. */
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (isObject(v)) {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
-

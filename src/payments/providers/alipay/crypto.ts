@@ -15,7 +15,7 @@
  */
 import { createPrivateKey, createPublicKey, type KeyLike, type KeyObject } from 'node:crypto';
 import iconv from 'iconv-lite';
-import { rsaSign, rsaVerify } from '../wechatpay/crypto';
+import { rsaSign, rsaVerify } from '../shared/rsa';
 
 export { rsaSign, rsaVerify };
 

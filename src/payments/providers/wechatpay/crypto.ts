@@ -12,8 +12,10 @@
  * - Callback resource: AES-256-GCM, key = APIv3 key (32 bytes), IV = `nonce`, AAD = `associated_data`,
  *   base64(ciphertext ‖ 16-byte tag).
  */
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, randomInt, sign, verify } from 'node:crypto';
-import type { KeyLike, KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomInt } from 'node:crypto';
+import { rsaSign, rsaVerify, toPrivateKey, toPublicKey } from '../shared/rsa';
+
+export { rsaSign, rsaVerify, toPrivateKey, toPublicKey };
 
 /** Scheme of the APIv3 `Authorization` header. */
 export const AUTH_SCHEME = 'WECHATPAY2-SHA256-RSA2048';
@@ -50,36 +52,6 @@ export function buildResponseMessage(timestamp: string | number, nonce: string, 
 /** `appId\ntimeStamp\nnonceStr\npackage\n`: what JSAPI/mini-program `paySign` covers. */
 export function buildJsapiPayMessage(appId: string, timeStamp: string, nonceStr: string, pkg: string): string {
   return lines(appId, timeStamp, nonceStr, pkg);
-}
-
-export function toPrivateKey(key: KeyLike): KeyObject {
-  return typeof key === 'string' || Buffer.isBuffer(key) ? createPrivateKey(key) : (key as KeyObject);
-}
-
-export function toPublicKey(key: KeyLike): KeyObject {
-  return typeof key === 'string' || Buffer.isBuffer(key) ? createPublicKey(key) : (key as KeyObject);
-}
-
-/** SHA256withRSA (PKCS#1 v1.5), base64. */
-export function rsaSign(message: string | Buffer, privateKey: KeyLike): string {
-  return sign('sha256', typeof message === 'string' ? Buffer.from(message, 'utf8') : message, toPrivateKey(privateKey)).toString(
-    'base64',
-  );
-}
-
-/** Verifies a base64 SHA256withRSA signature; any malformed input is simply `false`. */
-export function rsaVerify(message: string | Buffer, signatureBase64: string, publicKey: KeyLike): boolean {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(signatureBase64)) return false;
-  try {
-    return verify(
-      'sha256',
-      typeof message === 'string' ? Buffer.from(message, 'utf8') : message,
-      toPublicKey(publicKey),
-      Buffer.from(signatureBase64, 'base64'),
-    );
-  } catch {
-    return false;
-  }
 }
 
 export interface AuthorizationFields {
