@@ -7,7 +7,7 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express from 'express';
-import { GraphQLError, parse, specifiedRules, validate, type ExecutionArgs } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { AppConfig } from './config/config';
@@ -30,7 +30,7 @@ import { initOrm, type Orm } from './shared/db/orm';
 import { seedDemoCatalog } from './shared/db/seed';
 import { DomainError, formatClientError } from './shared/errors';
 import { createLoaders, type GraphQLContext, type Services } from './shared/graphql/context';
-import { assertComplexity, validationRules } from './shared/graphql/limits';
+import { assertComplexity, prepareDocument, validationRules } from './shared/graphql/limits';
 import { playgroundRouter } from './shared/graphql/playground';
 import { RateLimiter } from './shared/graphql/rate-limit';
 import { buildAppSchema } from './shared/graphql/schema';
@@ -181,16 +181,10 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
         }
       },
       onSubscribe: (ctx, _id, payload) => {
-        let document;
+        const document = prepareDocument(schema, payload.query);
+        if (Array.isArray(document)) return [...document];
         try {
-          document = parse(payload.query);
-        } catch (err) {
-          return [err as GraphQLError];
-        }
-        const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
-        if (errors.length) return [...errors];
-        try {
-          assertComplexity(schema, document, payload.variables ?? undefined, payload.operationName);
+          assertComplexity(schema, document as DocumentNode, payload.variables ?? undefined, payload.operationName);
         } catch (err) {
           return [err as GraphQLError];
         }
@@ -204,7 +198,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
         };
         return {
           schema,
-          document,
+          document: document as DocumentNode,
           variableValues: payload.variables,
           operationName: payload.operationName,
           contextValue,
