@@ -289,6 +289,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
       // Apollo's drain stops accepting, finishes in-flight requests, and (our plugin) disposes graphql-ws, which
       // closes every socket with 1001 and the WebSocket server.
       await apollo.stop();
+      await outbox.flushDeletes();
       await providers.close();
       await pubsub.close();
       await orm.close(true);

@@ -28,11 +28,14 @@ export type Emit = (topic: string, payload: unknown) => void;
  *
  * `transaction` runs the work in a database transaction, handing it `emit`; emitted events are rows of the same
  * transaction, so they exist if and only if the change committed. After commit they are published at once and
- * deleted. A crash between commit and publish leaves rows behind; `sweep` (run periodically by every instance)
+ * deleted in batches. A crash between commit and publish leaves rows behind; `sweep` (run periodically by every instance)
  * publishes rows older than a few seconds. Delivery is therefore at least once: payloads are full state snapshots, so a
  * repeated event is harmless to a checkout screen.
  */
 export class Outbox {
+  private published: string[] = [];
+  private deleteTimer: NodeJS.Timeout | null = null;
+
   constructor(
     private readonly orm: Orm,
     private readonly pubsub: PubSub,
@@ -75,10 +78,26 @@ export class Outbox {
       }
     }
     if (!published.length) return;
+    this.published.push(...published);
+    if (!this.deleteTimer) {
+      this.deleteTimer = setTimeout(() => void this.flushDeletes(), DELETE_BATCH_MS);
+      this.deleteTimer.unref();
+    }
+  }
+
+  /** Deletes published rows in one statement per batch (not one per event); `close` flushes what is left. */
+  async flushDeletes(): Promise<void> {
+    if (this.deleteTimer) clearTimeout(this.deleteTimer);
+    this.deleteTimer = null;
+    const ids = this.published.splice(0);
+    if (!ids.length) return;
     try {
-      await this.orm.em.fork().nativeDelete(OutboxMessage, { id: { $in: published } });
+      await this.orm.em.fork().nativeDelete(OutboxMessage, { id: { $in: ids } });
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not delete published outbox rows; they may be published again');
     }
   }
 }
+
+/** Published rows are deleted in batches this often; the sweep only republishes rows older than its threshold (5 s). */
+const DELETE_BATCH_MS = 200;
