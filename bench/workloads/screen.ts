@@ -3,6 +3,7 @@ import { sleep, type Ctx, type Row, type TargetCheck, type WorkloadResult } from
 import { insertPayingOrders, type Driver, type PayingOrder } from '../lib/db';
 import { GqlSocket, subscribeWithSnapshot } from '../lib/gql-ws';
 import { openLoop } from '../lib/open-loop';
+import { createOrderRequest, customerTokens } from '../lib/requests';
 import { forkHelper } from '../lib/rpc';
 import { round, summarize, type LatencySummary } from '../lib/stats';
 import { insertSwarm, probeOrders, socketSpecs, swarmOrders, tokenFor, withFreshIds } from '../lib/subscribers';
@@ -145,15 +146,20 @@ export async function runScreen(ctx: Ctx, driver: Driver): Promise<WorkloadResul
     const target = kind === 'floor' ? await startFloor(ctx, db) : await startService(ctx, db);
     const swarm = Swarm.start(ctx.opts.swarmProcesses);
     try {
-      // Warm-up: a few probe-less callbacks and orders so the first measured probes do not pay for JIT.
-      const warmOrders = withFreshIds(probeOrders(30, 8_900_000, 'warm'));
+      // Warm-up: callbacks on orders of their own and createOrder at the background rate, so the first measured
+      // probes do not pay for JIT compilation.
+      const warmOrders = withFreshIds(probeOrders(60, 8_900_000, 'warm'));
       await insertPayingOrders(db, warmOrders);
-      await openLoop({
-        url: target.url,
-        rate: 50,
-        durationMs: 600,
-        next: (i) => notifyRequest(paymentNotification(ctx.wechat, warmOrders[i % warmOrders.length]!.paymentNo, warmOrders[i % warmOrders.length]!.amount)),
-      });
+      const tokens = customerTokens(50, `warm-${ctx.runId}-`);
+      await Promise.all([
+        openLoop({
+          url: target.url,
+          rate: 50,
+          durationMs: 1200,
+          next: (i) => notifyRequest(paymentNotification(ctx.wechat, warmOrders[i % warmOrders.length]!.paymentNo, warmOrders[i % warmOrders.length]!.amount)),
+        }),
+        openLoop({ url: target.url, rate: backgroundRate, durationMs: ctx.opts.quick ? 1000 : 3000, next: (i) => createOrderRequest(tokens, `warm-${target.kind}-${ctx.runId}`, i) }),
+      ]);
       results[kind] = await ladder(ctx, target, sizes, swarm, swarmSet, probes, backgroundRate);
       const stats = await swarm.stats();
       if (stats.unexpectedCloses) throw new Error(`${stats.unexpectedCloses} swarm sockets closed unexpectedly`);
