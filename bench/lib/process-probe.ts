@@ -57,6 +57,11 @@ if (process.env.BENCH_COUNT_SQL === '1') {
   }
 }
 
+// Event-loop delay (how long ready work waited for the loop), for telling queueing on a busy loop from slow I/O.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loopDelay = (require('node:perf_hooks') as typeof import('node:perf_hooks')).monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
 if (process.send) {
   process.on('message', (m: { rpc?: number; method?: string; params?: unknown }) => {
     if (!m || typeof m.rpc !== 'number') return;
@@ -113,6 +118,12 @@ if (process.send) {
           gc?.();
           // eslint-disable-next-line @typescript-eslint/no-require-imports
           result = (require('node:v8') as typeof import('node:v8')).writeHeapSnapshot(String((m.params as { path?: string })?.path ?? ''));
+          break;
+        }
+        case 'loopDelay': {
+          const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+          result = { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max), mean: ms(loopDelay.mean) };
+          if ((m.params as { reset?: boolean })?.reset) loopDelay.reset();
           break;
         }
         case 'ping':

@@ -31,6 +31,8 @@ interface SizeResult {
   screen: LatencySummary;
   reply: LatencySummary;
   missed: number;
+  notSent: number;
+  failedReplies: number;
   probes: number;
   background: { rate: number; achievedRate: number; p99: number; failed: number };
 }
@@ -93,14 +95,20 @@ async function ladder(
       while (paidAt.some((t, i) => Number.isNaN(t) && !Number.isNaN(intended[i]!)) && performance.now() < deadline) await sleep(20);
       const bg = await background;
       const latencies = paidAt.map((t, i) => t - intended[i]!).filter((x) => Number.isFinite(x));
-      const missed = intended.filter((t, i) => !Number.isNaN(t) && Number.isNaN(paidAt[i]!)).length;
+      // Missed: the callback was sent but PAID never reached the screen. Callbacks not sent because the service was
+      // already a second behind (saturated) or answered with an error are counted apart.
+      const notSent = reply.dropped;
+      const failedReplies = reply.unexpected + reply.errors + reply.timeouts;
+      const missed = Math.max(0, intended.filter((t, i) => !Number.isNaN(t) && Number.isNaN(paidAt[i]!)).length - notSent - failedReplies);
       for (const id of subIds) socket.complete(id);
       const r: SizeResult = {
         size,
         held,
         screen: summarize(latencies),
         reply: summarize(reply.latencies),
-        missed: missed + reply.unexpected + reply.errors + reply.timeouts,
+        missed,
+        notSent,
+        failedReplies,
         probes: orders.length,
         background: {
           rate: round(backgroundRate, 1),
@@ -110,7 +118,7 @@ async function ladder(
         },
       };
       ctx.log(
-        `    ${target.label} @ ${size} held: screen p50 ${r.screen.p50} ms, p99 ${r.screen.p99} ms, missed ${r.missed}/${r.probes}; background ${r.background.achievedRate}/s of ${r.background.rate}/s (p99 ${r.background.p99} ms, failed ${r.background.failed})`,
+        `    ${target.label} @ ${size} held: screen p50 ${r.screen.p50} ms, p99 ${r.screen.p99} ms (reply p50 ${r.reply.p50} ms), missed ${r.missed}/${r.probes} (failed ${r.failedReplies}, not sent ${r.notSent}); background ${r.background.achievedRate}/s of ${r.background.rate}/s (p99 ${r.background.p99} ms, failed ${r.background.failed})`,
       );
       out.push(r);
     }
@@ -185,7 +193,7 @@ export async function runScreen(ctx: Ctx, driver: Driver): Promise<WorkloadResul
         ratioKind: 'service-floor',
         note:
           pct === 'p99'
-            ? `missed ${f.missed}/${s.missed} of ${s.probes}; background createOrder ${f.background.achievedRate}/${s.background.achievedRate} of ${s.background.rate}/s${backgroundRate < intendedRate ? ` (capped: 30 % of floor max would be ${round(intendedRate, 1)}/s)` : ''}`
+            ? `callback reply p50 ${f.reply.p50}/${s.reply.p50} ms; missed ${f.missed}/${s.missed} of ${s.probes}${s.notSent + s.failedReplies + f.notSent + f.failedReplies ? ` (failed or not sent, saturated: ${f.failedReplies + f.notSent}/${s.failedReplies + s.notSent})` : ''}; background createOrder ${f.background.achievedRate}/${s.background.achievedRate} of ${s.background.rate}/s${backgroundRate < intendedRate ? ` (capped: 30 % of floor max would be ${round(intendedRate, 1)}/s)` : ''}`
             : undefined,
       });
     }
@@ -216,7 +224,9 @@ export async function runScreen(ctx: Ctx, driver: Driver): Promise<WorkloadResul
       db: driver,
       name: 'no PAID event missed',
       target: '0 missed',
-      measured: `${missedAll} missed of ${results.service.reduce((a, r) => a + r.probes, 0)}`,
+      measured: `${missedAll} missed of ${results.service.reduce((a, r) => a + r.probes - r.notSent - r.failedReplies, 0)} acknowledged callbacks${
+        results.service.some((r) => r.notSent + r.failedReplies) ? `; ${results.service.reduce((a, r) => a + r.notSent + r.failedReplies, 0)} not sent or failed (service saturated)` : ''
+      }`,
       met: missedAll === 0,
     },
   );
