@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
 import { CHANNEL_PROVIDER } from '../payments/channels';
 import { Payment } from '../payments/payment.entity';
-import type { PaymentsService } from '../payments/payments.service';
+import { NotificationMismatch, type PaymentsService } from '../payments/payments.service';
 import type { ProviderReply, RawNotification } from '../payments/providers/provider';
 import type { ProviderRegistry } from '../payments/providers/registry';
 import { Refund } from '../payments/refund.entity';
@@ -58,25 +58,25 @@ export class CallbackProcessor {
     };
     if (parsed.mismatch) return flag(parsed.mismatch, 'paymentNo' in event ? event.paymentNo : null);
     const inbox = { provider: providerName, notificationId, rawBody, payload };
-    const em = this.orm.em.fork();
 
     if (event.type === 'payment') {
-      const payment = await em.findOne(Payment, { paymentNo: event.paymentNo });
-      if (!payment || CHANNEL_PROVIDER[payment.channel] !== providerName || payment.merchantId !== merchantId) {
-        return flag(`unknown payment ${event.paymentNo}`, event.paymentNo);
+      try {
+        const outcome = await this.payments.applyPaymentResult(
+          event.paymentNo,
+          { status: event.status, providerTransactionId: event.providerTransactionId, amount: event.amount, paidAt: event.paidAt, raw: payload },
+          `provider:${providerName}`,
+          inbox,
+          { provider: providerName, merchantId, amount: event.amount, currency: event.currency },
+        );
+        return done(outcome, provider.notificationReply(true));
+      } catch (err) {
+        if (err instanceof NotificationMismatch) return flag(err.message, event.paymentNo);
+        throw err;
       }
-      if (event.amount !== payment.amount) return flag(`amount ${event.amount} differs from the payment's ${payment.amount}`, event.paymentNo);
-      if (event.currency && event.currency.toUpperCase() !== payment.currency) return flag(`currency ${event.currency} differs`, event.paymentNo);
-      const outcome = await this.payments.applyPaymentResult(
-        event.paymentNo,
-        { status: event.status, providerTransactionId: event.providerTransactionId, amount: event.amount, paidAt: event.paidAt, raw: payload },
-        `provider:${providerName}`,
-        inbox,
-      );
-      return done(outcome, provider.notificationReply(true));
     }
 
     if (event.type === 'refund') {
+      const em = this.orm.em.fork();
       const refund = await em.findOne(Refund, { refundNo: event.refundNo });
       if (!refund) return flag(`unknown refund ${event.refundNo}`, event.paymentNo);
       const refunded = await em.findOneOrFail(Payment, { id: refund.paymentId });

@@ -1,5 +1,7 @@
 import type { EntityManager } from '@mikro-orm/knex';
 import { registerEnumType } from 'type-graphql';
+import { newId } from '../shared/db/entity';
+import type { Sql } from '../shared/db/sql';
 import { DomainError, ErrorCode } from '../shared/errors';
 import { OrderEvent } from './order-event.entity';
 import type { Order } from './order.entity';
@@ -53,11 +55,58 @@ export interface TransitionBy {
  */
 export function transition(em: EntityManager, order: Order, to: OrderStatus, by: TransitionBy, at = new Date()): OrderEvent {
   const from = order.status;
-  if (!canTransition(from, to)) {
-    throw new DomainError(ErrorCode.INVALID_TRANSITION, `An order cannot go from ${from} to ${to}`, { from, to });
-  }
+  assertTransition(from, to);
   order.status = to;
   order.updatedAt = at;
   const event = em.create(OrderEvent, { order, from, to, actor: by.actor, reason: by.reason ?? null, at });
   return event;
+}
+
+function assertTransition(from: OrderStatus, to: OrderStatus): void {
+  if (!canTransition(from, to)) {
+    throw new DomainError(ErrorCode.INVALID_TRANSITION, `An order cannot go from ${from} to ${to}`, { from, to });
+  }
+}
+
+/** What `transitionRow` needs of an order read as a plain row; it updates `status` and `version` in place. */
+export interface OrderRowState {
+  id: string;
+  status: OrderStatus;
+  version: number;
+}
+
+/**
+ * `transition` for the hot paths, which read orders as plain rows (no unit of work; see `shared/db/sql.ts`): the same
+ * table decides, then one UPDATE guarded by the version the order was read at changes the status (with `set`, other
+ * columns of the same change) and one INSERT appends a history row per step. `path` may take more than one step
+ * (PENDING_PAYMENT → PAYING → PAID when a payment succeeds before payOrder recorded PAYING). A concurrent change makes
+ * the UPDATE miss: OptimisticLockError, as with `transition`, and the caller retries on fresh data.
+ */
+export async function transitionRow(
+  sql: Sql,
+  order: OrderRowState,
+  path: readonly OrderStatus[],
+  by: TransitionBy,
+  set: Readonly<Record<string, unknown>> = {},
+  at = new Date(),
+): Promise<void> {
+  let from = order.status;
+  const steps = path.map((to) => {
+    assertTransition(from, to);
+    const step = { from, to };
+    from = to;
+    return step;
+  });
+  const columns = Object.keys(set);
+  await sql.runOne(
+    `update orders set status = ?, updated_at = ?, version = version + 1${columns.map((c) => `, ${c} = ?`).join('')} where id = ? and version = ?`,
+    [from, at, ...columns.map((c) => set[c]), order.id, order.version],
+    `order ${order.id}`,
+  );
+  await sql.run(
+    `insert into order_events (id, order_id, from_status, to_status, actor, reason, at) values ${steps.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+    steps.flatMap((s) => [newId(), order.id, s.from, s.to, by.actor, by.reason ?? null, at]),
+  );
+  order.status = from;
+  order.version += 1;
 }

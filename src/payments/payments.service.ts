@@ -5,11 +5,12 @@ import QRCode from 'qrcode';
 import { PaymentNotification, type NotificationOutcome } from '../callbacks/notification.entity';
 import { Order } from '../orders/order.entity';
 import type { OrdersService } from '../orders/orders.service';
-import { OrderStatus, transition } from '../orders/status-machine';
+import { OrderStatus, transition, transitionRow } from '../orders/status-machine';
 import type { Emit, Outbox } from '../realtime/outbox';
 import { orderTopic, statusPayload } from '../realtime/topics';
 import { actorOf, type User } from '../shared/auth';
-import { isId } from '../shared/db/entity';
+import { isId, newId } from '../shared/db/entity';
+import { Sql, readInt } from '../shared/db/sql';
 import type { Orm } from '../shared/db/orm';
 import { DomainError, ErrorCode, badInput, notFound } from '../shared/errors';
 import type { Logger } from '../shared/logger';
@@ -197,22 +198,41 @@ export class PaymentsService {
   // ─── provider results ───────────────────────────────────────────────────────────────────────────────────────
 
   /**
-   * The one path a provider's result takes into a payment and its order. Applies once (the payment's version column
-   * and the inbox's unique key make concurrent copies no-ops) and never moves an order backwards: a success for a
-   * payment that is no longer the order's live one is recorded and refunded automatically.
+   * The one path a provider's result takes into a payment and its order. Applies once (version-guarded updates and
+   * the inbox's unique key make concurrent copies no-ops) and never moves an order backwards: a success for a payment
+   * that is no longer the order's live one is recorded and refunded automatically.
+   *
+   * A verified notification also passes what it claims (`expect`): the payment must be this provider's and merchant's
+   * and the amount and currency the payment's; otherwise a NotificationMismatch is thrown and nothing is written. The
+   * check reads the same row the change is made from (one read per delivery).
+   *
+   * Hand-written statements (shared/db/sql.ts): one read of the payment with its order, version-guarded updates, one
+   * history insert, the inbox row and the outbox row.
    */
-  async applyPaymentResult(paymentNo: string, result: PaymentResult, actor: string, inbox?: InboxEntry): Promise<ApplyOutcome> {
+  async applyPaymentResult(
+    paymentNo: string,
+    result: PaymentResult,
+    actor: string,
+    inbox?: InboxEntry,
+    expect?: NotificationClaim,
+  ): Promise<ApplyOutcome> {
     let autoRefund: Refund | null = null as Refund | null;
     const outcome = await this.retryOnConflict(async () => {
       autoRefund = null;
       try {
         return await this.outbox.transaction(this.orm.em.fork(), async (tx, emit) => {
-          const p = await tx.findOne(Payment, { paymentNo });
-          if (!p) return 'unknown' as const;
-          const applied = await this.applyToPayment(tx, emit, p, result, actor);
+          const sql = new Sql(tx);
+          const row = await sql.one<PaymentWithOrderRow>(PAYMENT_WITH_ORDER, [paymentNo]);
+          if (!row) {
+            if (expect) throw new NotificationMismatch(`unknown payment ${paymentNo}`);
+            return 'unknown' as const;
+          }
+          const p = paymentState(row);
+          if (expect) checkClaim(p, expect);
+          const applied = await this.applyToPayment(tx, sql, emit, p, orderState(row), result, actor);
           if (applied instanceof Refund) autoRefund = applied;
           const outcome: ApplyOutcome = applied === 'noop' ? 'duplicate' : 'applied';
-          if (inbox) this.recordInbox(tx, inbox, paymentNo, outcome);
+          if (inbox) await this.recordInbox(sql, inbox, paymentNo, outcome);
           return outcome;
         });
       } catch (err) {
@@ -232,43 +252,51 @@ export class PaymentsService {
 
   private async applyToPayment(
     tx: EntityManager,
+    sql: Sql,
     emit: Emit,
-    p: Payment,
+    p: PaymentState,
+    order: OrderState,
     result: PaymentResult,
     actor: string,
   ): Promise<'noop' | 'changed' | Refund> {
-    const order = await tx.findOneOrFail(Order, { id: p.orderId });
     const now = new Date();
+    const raw = JSON.stringify(result.raw ?? null);
     if (result.status !== 'SUCCEEDED') {
       // A FAILED attempt may still be payable at the provider (a declined card, a failed QR scan): closing ends it.
       const closesFailed = p.status === PaymentStatus.FAILED && result.status === 'CLOSED';
       if (p.status !== PaymentStatus.PENDING && !closesFailed) return 'noop';
-      p.status = result.status === 'FAILED' ? PaymentStatus.FAILED : PaymentStatus.CLOSED;
-      if (p.status === PaymentStatus.CLOSED) p.closedAt = now;
-      p.failureReason = result.reason?.slice(0, 200) ?? null;
-      p.nextQueryAt = null;
-      p.providerData = { ...p.providerData, result: result.raw ?? null };
-      emit(orderTopic(order.id), statusPayload(order, p));
+      const status = result.status === 'FAILED' ? PaymentStatus.FAILED : PaymentStatus.CLOSED;
+      await sql.runOne(
+        `update payments set status = ?, closed_at = ${status === PaymentStatus.CLOSED ? '?' : 'closed_at'}, failure_reason = ?,
+           next_query_at = null, provider_data = ${sql.jsonSetKey('provider_data', 'result')}, updated_at = ?, version = version + 1
+         where id = ? and version = ?`,
+        [status, ...(status === PaymentStatus.CLOSED ? [now] : []), result.reason?.slice(0, 200) ?? null, raw, now, p.id, p.version],
+        `payment ${p.paymentNo}`,
+      );
+      emit(orderTopic(order.id), statusPayload(order, { ...p, status }));
       return 'changed';
     }
     if (p.status === PaymentStatus.SUCCEEDED) return 'noop';
     // A FAILED attempt was one declined try, not the end: the customer may still pay it (Stripe keeps the intent
     // payable after payment_failed). Only a CLOSED payment is no longer the order's.
     const wasLive = p.status === PaymentStatus.PENDING || p.status === PaymentStatus.FAILED;
-    p.status = PaymentStatus.SUCCEEDED;
-    p.providerTransactionId = result.providerTransactionId ?? p.providerTransactionId;
-    p.paidAt = result.paidAt ?? now;
-    p.nextQueryAt = null;
-    p.providerData = { ...p.providerData, result: result.raw ?? null };
+    const paidAt = result.paidAt ?? now;
+    const transactionId = result.providerTransactionId ?? p.providerTransactionId;
+    await sql.runOne(
+      `update payments set status = 'SUCCEEDED', provider_transaction_id = ?, paid_at = ?, next_query_at = null,
+         provider_data = ${sql.jsonSetKey('provider_data', 'result')}, updated_at = ?, version = version + 1
+       where id = ? and version = ?`,
+      [transactionId, paidAt, raw, now, p.id, p.version],
+      `payment ${p.paymentNo}`,
+    );
+    const paid = { ...p, status: PaymentStatus.SUCCEEDED };
 
     if (wasLive && LIVE_ORDER.has(order.status)) {
-      const by = { actor, reason: `paid with ${p.channel}${p.providerTransactionId ? ` (${p.providerTransactionId})` : ''}` };
-      if (order.status === OrderStatus.PENDING_PAYMENT) transition(tx, order, OrderStatus.PAYING, by);
-      transition(tx, order, OrderStatus.PAID, by);
+      const by = { actor, reason: `paid with ${p.channel}${transactionId ? ` (${transactionId})` : ''}` };
+      const path = order.status === OrderStatus.PENDING_PAYMENT ? [OrderStatus.PAYING, OrderStatus.PAID] : [OrderStatus.PAID];
+      await transitionRow(sql, order, path, by, { paid_amount: p.amount, paid_at: paidAt, paid_payment_id: p.id }, now);
       order.paidAmount = p.amount;
-      order.paidAt = p.paidAt;
-      order.paidPaymentId = p.id;
-      emit(orderTopic(order.id), statusPayload(order, p));
+      emit(orderTopic(order.id), statusPayload(order, paid));
       return 'changed';
     }
     // Money arrived for a payment that can no longer go into the order: record it and give it back at once.
@@ -284,7 +312,7 @@ export class PaymentsService {
       nextQueryAt: now,
     });
     this.log.warn({ paymentNo: p.paymentNo, orderNo: order.orderNo, reason }, 'refunding a payment that cannot go into its order');
-    emit(orderTopic(order.id), statusPayload(order, p));
+    emit(orderTopic(order.id), statusPayload(order, paid));
     return refund;
   }
 
@@ -531,7 +559,7 @@ export class PaymentsService {
           } else if (refund.status === RefundStatus.PENDING && extra.providerRefundId && !refund.providerRefundId) {
             refund.providerRefundId = extra.providerRefundId;
           }
-          if (inbox) this.recordInbox(tx, inbox, null, outcome);
+          if (inbox) await this.recordInbox(new Sql(tx), inbox, null, outcome);
           return outcome;
         });
       } catch (err) {
@@ -546,18 +574,24 @@ export class PaymentsService {
 
   // ─── inbox ──────────────────────────────────────────────────────────────────────────────────────────────────
 
-  private recordInbox(tx: EntityManager, inbox: InboxEntry, paymentNo: string | null, outcome: ApplyOutcome): void {
-    tx.create(PaymentNotification, {
-      provider: inbox.provider,
-      notificationId: inbox.notificationId,
-      paymentNo,
-      outcome: outcome === 'applied' ? 'applied' : 'duplicate',
-      flagged: false,
-      appliedKey: outcome === 'applied' ? `${inbox.provider}:${inbox.notificationId}` : null,
-      rawBody: inbox.rawBody,
-      payload: inbox.payload as object,
-      receivedAt: new Date(),
-    });
+  private async recordInbox(sql: Sql, inbox: InboxEntry, paymentNo: string | null, outcome: ApplyOutcome): Promise<void> {
+    const applied = outcome === 'applied';
+    await sql.run(
+      `insert into payment_notifications (id, provider, notification_id, payment_no, received_at, outcome, flagged, reason,
+         applied_key, raw_body, payload) values (?, ?, ?, ?, ?, ?, ?, null, ?, ?, ?)`,
+      [
+        newId(),
+        inbox.provider,
+        inbox.notificationId,
+        paymentNo,
+        new Date(),
+        applied ? 'applied' : 'duplicate',
+        sql.bool(false),
+        applied ? `${inbox.provider}:${inbox.notificationId}` : null,
+        inbox.rawBody,
+        sql.json(inbox.payload),
+      ],
+    );
   }
 
   /** Records a delivery that changes nothing (rejected, flagged, duplicate). */
@@ -638,4 +672,97 @@ function describeOrder(order: Order): string {
 export function newMerchantNo(prefix: 'P' | 'R', now: Date): string {
   const china = new Date(now.getTime() + 8 * 3600_000).toISOString();
   return prefix + china.slice(0, 19).replace(/[-T:]/g, '') + String(randomInt(0, 10_000_000_000)).padStart(10, '0');
+}
+
+// ─── the payment-with-order row of the apply path ──────────────────────────────────────────────────────────────
+
+const PAYMENT_WITH_ORDER = `select p.id, p.order_id, p.merchant_id, p.channel, p.status, p.amount, p.currency, p.payment_no,
+    p.provider_transaction_id, p.version, o.order_no, o.status as order_status, o.total_amount, o.paid_amount,
+    o.refunded_amount, o.version as order_version
+  from payments p join orders o on o.id = p.order_id where p.payment_no = ?`;
+
+interface PaymentWithOrderRow {
+  id: string;
+  order_id: string;
+  merchant_id: string;
+  channel: PaymentChannel;
+  status: PaymentStatus;
+  amount: number;
+  currency: string;
+  payment_no: string;
+  provider_transaction_id: string | null;
+  version: number;
+  order_no: string;
+  order_status: OrderStatus;
+  total_amount: number;
+  paid_amount: number;
+  refunded_amount: number;
+  order_version: number;
+}
+
+interface PaymentState {
+  id: string;
+  merchantId: string;
+  channel: PaymentChannel;
+  status: PaymentStatus;
+  amount: number;
+  currency: string;
+  paymentNo: string;
+  providerTransactionId: string | null;
+  version: number;
+}
+
+interface OrderState {
+  id: string;
+  orderNo: string;
+  status: OrderStatus;
+  totalAmount: number;
+  paidAmount: number;
+  refundedAmount: number;
+  version: number;
+}
+
+function paymentState(r: PaymentWithOrderRow): PaymentState {
+  return {
+    id: r.id,
+    merchantId: r.merchant_id,
+    channel: r.channel,
+    status: r.status,
+    amount: readInt(r.amount),
+    currency: r.currency,
+    paymentNo: r.payment_no,
+    providerTransactionId: r.provider_transaction_id,
+    version: readInt(r.version),
+  };
+}
+
+function orderState(r: PaymentWithOrderRow): OrderState {
+  return {
+    id: r.order_id,
+    orderNo: r.order_no,
+    status: r.order_status,
+    totalAmount: readInt(r.total_amount),
+    paidAmount: readInt(r.paid_amount),
+    refundedAmount: readInt(r.refunded_amount),
+    version: readInt(r.order_version),
+  };
+}
+
+/** What a verified notification says about the payment it names; checked against the payment before any change. */
+export interface NotificationClaim {
+  provider: string;
+  merchantId: string;
+  amount: number;
+  currency?: string | null;
+}
+
+/** A verified notification that does not match its payment: nothing is applied; the callback flags it. */
+export class NotificationMismatch extends Error {}
+
+function checkClaim(p: PaymentState, claim: NotificationClaim): void {
+  if (CHANNEL_PROVIDER[p.channel] !== claim.provider || p.merchantId !== claim.merchantId) {
+    throw new NotificationMismatch(`unknown payment ${p.paymentNo}`);
+  }
+  if (claim.amount !== p.amount) throw new NotificationMismatch(`amount ${claim.amount} differs from the payment's ${p.amount}`);
+  if (claim.currency && claim.currency.toUpperCase() !== p.currency) throw new NotificationMismatch(`currency ${claim.currency} differs`);
 }

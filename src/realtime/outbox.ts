@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/knex';
 import type { Orm } from '../shared/db/orm';
 import type { Logger } from 'pino';
 import { newId } from '../shared/db/entity';
+import { Sql } from '../shared/db/sql';
 import type { PubSub } from './pubsub';
 
 /** An event written in the same transaction as the change it announces; published after commit, then deleted. */
@@ -22,6 +23,8 @@ export class OutboxMessage {
 }
 
 export type Emit = (topic: string, payload: unknown) => void;
+
+type OutboxRow = Pick<OutboxMessage, 'id' | 'topic' | 'payload' | 'createdAt'>;
 
 /**
  * The transactional outbox, the one way events leave the service.
@@ -43,13 +46,18 @@ export class Outbox {
   ) {}
 
   async transaction<T>(em: EntityManager, work: (tx: EntityManager, emit: Emit) => Promise<T>): Promise<T> {
-    const messages: OutboxMessage[] = [];
+    const messages: OutboxRow[] = [];
     const result = await em.transactional(async (tx) => {
-      const emit: Emit = (topic, payload) => {
-        const message = tx.create(OutboxMessage, { topic, payload, createdAt: new Date() });
-        messages.push(message);
-      };
-      return work(tx, emit);
+      const emit: Emit = (topic, payload) => void messages.push({ id: newId(), topic, payload, createdAt: new Date() });
+      const out = await work(tx, emit);
+      // One INSERT for the transaction's events, written by hand (not through the unit of work: see shared/db/sql.ts).
+      if (messages.length) {
+        await new Sql(tx).run(
+          `insert into outbox (id, topic, payload, created_at) values ${messages.map(() => '(?, ?, ?, ?)').join(', ')}`,
+          messages.flatMap((m) => [m.id, m.topic, JSON.stringify(m.payload), m.createdAt]),
+        );
+      }
+      return out;
     });
     if (messages.length) await this.deliver(messages);
     return result;
@@ -67,7 +75,7 @@ export class Outbox {
     return stale.length;
   }
 
-  private async deliver(messages: OutboxMessage[]): Promise<void> {
+  private async deliver(messages: readonly OutboxRow[]): Promise<void> {
     const published: string[] = [];
     for (const m of messages) {
       try {
