@@ -20,6 +20,9 @@ export interface Quote {
   couponCode: string | null;
 }
 
+/** What pricing and stock reservation need of a product. */
+export type CatalogProduct = Pick<Product, 'id' | 'sku' | 'name' | 'priceAmount' | 'currency' | 'active'>;
+
 /** Largest total an order may have: GraphQL's Int is 32-bit. */
 export const MAX_ORDER_TOTAL = 2_000_000_000;
 
@@ -29,7 +32,7 @@ export const MAX_ORDER_TOTAL = 2_000_000_000;
  * half up to a whole fen; `minSpendAmount` compares with the subtotal.
  */
 export function priceOrder(
-  lines: ReadonlyArray<{ product: Product; quantity: number }>,
+  lines: ReadonlyArray<{ product: CatalogProduct; quantity: number }>,
   coupon: Coupon | null,
   shipping: ShippingRule,
   now: Date,

@@ -8,11 +8,12 @@ import type { Outbox, Emit } from '../realtime/outbox';
 import { orderTopic, statusPayload } from '../realtime/topics';
 import { actorOf, type User } from '../shared/auth';
 import { DEFAULT_MERCHANT_ID, isId } from '../shared/db/entity';
+import { Sql } from '../shared/db/sql';
 import { DomainError, ErrorCode, badInput, notFound } from '../shared/errors';
 import type { Metrics } from '../shared/metrics';
 import { OrderEvent } from './order-event.entity';
 import { Order, type Address } from './order.entity';
-import { OrderStatus, transition } from './status-machine';
+import { OrderStatus, recordCreation, transition } from './status-machine';
 
 export interface OrderLinesInput {
   items: Array<{ sku: string; quantity: number }>;
@@ -58,27 +59,29 @@ export class OrdersService {
     return this.quote(this.orm.em.fork(), input, new Date());
   }
 
+  /**
+   * One transaction: read the products, insert the order (its unique per-customer idempotency key decides a replay at
+   * once, before stock is touched), reserve stock, take the coupon, append the history row. No event is published:
+   * nobody can be subscribed to an order that does not exist yet. A replay (or a request racing its twin) fails the
+   * transaction; only then is the first order looked up, so the common case costs no lookup.
+   */
   async create(user: User, input: CreateOrderInput): Promise<Order> {
     const requestHash = hashOrderInput(input);
     const key = input.idempotencyKey ?? null;
-    if (key) {
-      const existing = await this.findByIdempotencyKey(user.id, key, requestHash);
-      if (existing) return existing;
-    }
     for (let attempt = 1; ; attempt++) {
       try {
-        const order = await this.outbox.transaction(this.orm.em.fork(), (tx) => this.insert(tx, user, input, key, requestHash));
+        const order = await this.orm.em.fork().transactional((tx) => this.insert(tx, user, input, key, requestHash));
         this.metrics?.ordersCreated.inc();
         return order;
       } catch (err) {
-        if (!(err instanceof UniqueConstraintViolationException)) throw err;
-        // A concurrent request with the same idempotency key committed first: answer with its order.
+        // The key was used before (the first order answers), or a rule failed that the first order had passed (stock
+        // sold since, coupon used up): a replay still answers the first order.
         if (key) {
           const existing = await this.findByIdempotencyKey(user.id, key, requestHash);
           if (existing) return existing;
         }
         // Otherwise an orderNo collision (random part): try again with a new number.
-        if (attempt >= 3) throw err;
+        if (!(err instanceof UniqueConstraintViolationException) || attempt >= 3) throw err;
       }
     }
   }
@@ -204,11 +207,10 @@ export class OrdersService {
   ): Promise<Order> {
     const now = new Date();
     const { lines, coupon, ...quote } = await this.quote(tx, input, now);
-    await this.catalog.reserveStock(tx, lines);
-    if (coupon) await this.catalog.takeCoupon(tx, coupon);
-    const order = tx.create(Order, {
+    const order = Object.assign(new Order(), {
       merchantId: DEFAULT_MERCHANT_ID,
       orderNo: newOrderNo(now),
+      status: OrderStatus.PENDING_PAYMENT,
       customerId: user.id,
       items: quote.items,
       currency: quote.currency,
@@ -216,6 +218,8 @@ export class OrdersService {
       discountAmount: quote.discountAmount,
       shippingAmount: quote.shippingAmount,
       totalAmount: quote.totalAmount,
+      paidAmount: 0,
+      refundedAmount: 0,
       couponCode: quote.couponCode,
       couponId: coupon?.id ?? null,
       shippingAddress: input.shippingAddress ?? null,
@@ -225,8 +229,25 @@ export class OrdersService {
       requestHash,
       createdAt: now,
       updatedAt: now,
-    });
-    tx.create(OrderEvent, { order, from: null, to: OrderStatus.PENDING_PAYMENT, actor: actorOf(user), reason: 'order created', at: now });
+      version: 1,
+    } satisfies Partial<Order>);
+    // Hand-written (shared/db/sql.ts): the order first, so a reused idempotency key fails before any stock moves.
+    const sql = new Sql(tx);
+    await sql.run(
+      `insert into orders (id, merchant_id, created_at, updated_at, order_no, status, customer_id, items, currency,
+         subtotal_amount, discount_amount, shipping_amount, total_amount, paid_amount, refunded_amount, coupon_code,
+         coupon_id, shipping_address, note, expires_at, idempotency_key, request_hash, version)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, 1)`,
+      [
+        order.id, order.merchantId, now, now, order.orderNo, order.status, order.customerId, sql.json(order.items),
+        order.currency, order.subtotalAmount, order.discountAmount, order.shippingAmount, order.totalAmount,
+        order.couponCode, order.couponId, sql.json(order.shippingAddress), order.note, order.expiresAt, idempotencyKey,
+        requestHash,
+      ],
+    );
+    await this.catalog.reserveStock(tx, lines);
+    if (coupon) await this.catalog.takeCoupon(tx, coupon);
+    await recordCreation(sql, order, { actor: actorOf(user), reason: 'order created' }, now);
     return order;
   }
 

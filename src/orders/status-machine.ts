@@ -110,3 +110,15 @@ export async function transitionRow(
   order.status = from;
   order.version += 1;
 }
+
+/** The first history row of a new order (`null` → its initial status), written with the order's insert. */
+export async function recordCreation(sql: Sql, order: { id: string; status: OrderStatus }, by: TransitionBy, at: Date): Promise<void> {
+  await sql.run('insert into order_events (id, order_id, from_status, to_status, actor, reason, at) values (?, ?, null, ?, ?, ?, ?)', [
+    newId(),
+    order.id,
+    order.status,
+    by.actor,
+    by.reason ?? null,
+    at,
+  ]);
+}

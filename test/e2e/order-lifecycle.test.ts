@@ -183,6 +183,23 @@ describe.each(databases)('order lifecycle over HTTP on %s', (db) => {
     const bobs = (await createOrder(bob, input)).data.createOrder;
     expect(bobs.id).not.toBe(first.id);
     expect(bobs.customerId).toBe('bob');
+
+    // A replay answers the first order even when the request could no longer be priced (the product was retired
+    // since), and moves no stock.
+    const mug = { items: [{ sku: 'MUG', quantity: 1 }], idempotencyKey: 'checkout-43' };
+    const original = (await createOrder(alice, mug)).data.createOrder;
+    const mugId = (await t.gql(`{ products { id sku } }`, {}, admin)).data.products.find((p: any) => p.sku === 'MUG').id;
+    const retire = `mutation($id: ID!, $active: Boolean) { updateProduct(id: $id, input: { active: $active }) { active } }`;
+    await t.gql(retire, { id: mugId, active: false }, admin);
+    try {
+      const stock = await stockOf('MUG');
+      const again = await createOrder(alice, mug);
+      expect(again.errors).toBeUndefined();
+      expect(again.data.createOrder.id).toBe(original.id);
+      expect(await stockOf('MUG')).toBe(stock);
+    } finally {
+      await t.gql(retire, { id: mugId, active: true }, admin);
+    }
   });
 
   it('rejects bad input with a clear code and writes nothing', async () => {
