@@ -16,7 +16,6 @@ import { notifyRouter } from './callbacks/notify.routes';
 import { CatalogService } from './catalog/catalog.service';
 import { checkoutRouter } from './checkout/checkout.routes';
 import { OrdersService } from './orders/orders.service';
-import { Payment } from './payments/payment.entity';
 import { PaymentLifecycle } from './payments/lifecycle';
 import { PaymentsService } from './payments/payments.service';
 import { wireProviders, type ProviderWiring } from './payments/providers/wiring';
@@ -101,8 +100,6 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
     log,
   );
   orders.paymentCloser = payments;
-  realtime.latestPayment = async (orderId) =>
-    orm.em.fork().findOne(Payment, { orderId }, { orderBy: { id: 'desc' } });
   const lifecycle = new PaymentLifecycle(orm, payments, orders, config.paymentQueryDelays, log);
   const callbacks = new CallbackProcessor(orm, providers.registry, payments, log, metrics);
   const reconciliation = new ReconciliationService(orm, providers.registry, payments, log);

@@ -1,6 +1,9 @@
 import { isId } from '../shared/db/entity';
 import type { Orm } from '../shared/db/orm';
-import { Order } from '../orders/order.entity';
+import type { OrderStatus } from '../orders/status-machine';
+import type { PaymentChannel } from '../payments/channels';
+import type { PaymentStatus } from '../payments/payment-status';
+import { Sql, readInt } from '../shared/db/sql';
 import type { User } from '../shared/auth';
 import { notFound } from '../shared/errors';
 import type { Metrics } from '../shared/metrics';
@@ -8,19 +11,15 @@ import type { PubSub } from './pubsub';
 import { orderTopic, statusPayload, type PaymentStatusPayload } from './topics';
 
 
-/** The order's latest payment for the snapshot; supplied by the payments module. */
-export type LatestPaymentLookup = (orderId: string) => Promise<Parameters<typeof statusPayload>[1]>;
-
 /**
  * `paymentStatusChanged`: the order's current state first, then every change.
  *
- * Order of work matters: the topic subscription is made live first, then the snapshot is read, so a change committed
- * in between arrives as an event (never lost). Events carry the order's version; one older than what was already sent
- * is dropped, so a late delivery can never show the screen an earlier state.
+ * Order of work matters: the topic subscription is made live first, then the order is read once, for the owner check
+ * and as the snapshot, so a change committed in between arrives as an event (never lost). Events for an order the user
+ * may not see only ever reach this queue, which is then discarded. Events carry the order's version; one older than
+ * what was already sent is dropped, so a late delivery can never show the screen an earlier state.
  */
 export class RealtimeService {
-  latestPayment: LatestPaymentLookup = async () => null;
-
   constructor(
     private readonly orm: Orm,
     private readonly pubsub: PubSub,
@@ -28,26 +27,59 @@ export class RealtimeService {
   ) {}
 
   async orderStatus(user: User, orderId: string): Promise<AsyncIterableIterator<PaymentStatusPayload>> {
-    const em = this.orm.em.fork();
-    const visible = isId(orderId) ? await em.findOne(Order, { id: orderId }, { fields: ['id', 'customerId'] }) : null;
-    if (!visible || (user.role !== 'admin' && visible.customerId !== user.id)) throw notFound('Order');
-
+    if (!isId(orderId)) throw notFound('Order');
     const queue = new EventQueue<PaymentStatusPayload>();
     const unsubscribe = await this.pubsub.subscribe(orderTopic(orderId), (p) => queue.push(p as PaymentStatusPayload));
+    try {
+      const row = await new Sql(this.orm.em.fork()).one<SnapshotRow>(SNAPSHOT, [orderId]);
+      if (!row || (user.role !== 'admin' && row.customer_id !== user.id)) throw notFound('Order');
+      queue.unshift(snapshotPayload(row));
+    } catch (err) {
+      unsubscribe();
+      throw err;
+    }
     this.metrics?.subscriptions.inc();
     queue.onClose(() => {
       unsubscribe();
       this.metrics?.subscriptions.dec();
     });
-    try {
-      const order = await this.orm.em.fork().findOneOrFail(Order, { id: orderId });
-      queue.unshift(statusPayload(order, await this.latestPayment(orderId)));
-    } catch (err) {
-      await queue.return();
-      throw err;
-    }
     return queue;
   }
+}
+
+/** The order with its latest payment, in one hand-written read (shared/db/sql.ts): every subscribe runs it. */
+const SNAPSHOT = `select o.id, o.order_no, o.status, o.customer_id, o.total_amount, o.paid_amount, o.refunded_amount, o.version,
+    p.id as payment_id, p.payment_no, p.status as payment_status, p.channel
+  from orders o left join payments p on p.id = (select id from payments where order_id = o.id order by id desc limit 1)
+  where o.id = ?`;
+
+interface SnapshotRow {
+  id: string;
+  order_no: string;
+  status: OrderStatus;
+  customer_id: string;
+  total_amount: number;
+  paid_amount: number;
+  refunded_amount: number;
+  version: number;
+  payment_id: string | null;
+  payment_no: string | null;
+  payment_status: PaymentStatus | null;
+  channel: PaymentChannel | null;
+}
+
+function snapshotPayload(r: SnapshotRow): PaymentStatusPayload {
+  const order = {
+    id: r.id,
+    orderNo: r.order_no,
+    status: r.status,
+    totalAmount: readInt(r.total_amount),
+    paidAmount: readInt(r.paid_amount),
+    refundedAmount: readInt(r.refunded_amount),
+    version: readInt(r.version),
+  };
+  const payment = r.payment_id ? { id: r.payment_id, paymentNo: r.payment_no!, status: r.payment_status!, channel: r.channel! } : null;
+  return statusPayload(order, payment);
 }
 
 /**
