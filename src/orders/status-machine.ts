@@ -1,3 +1,4 @@
+import { OptimisticLockError } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/knex';
 import { registerEnumType } from 'type-graphql';
 import { newId } from '../shared/db/entity';
@@ -77,10 +78,14 @@ export interface OrderRowState {
 
 /**
  * `transition` for the hot paths, which read orders as plain rows (no unit of work; see `shared/db/sql.ts`): the same
- * table decides, then one UPDATE guarded by the version the order was read at changes the status (with `set`, other
- * columns of the same change) and one INSERT appends a history row per step. `path` may take more than one step
- * (PENDING_PAYMENT → PAYING → PAID when a payment succeeds before payOrder recorded PAYING). A concurrent change makes
- * the UPDATE miss: OptimisticLockError, as with `transition`, and the caller retries on fresh data.
+ * table decides, then one UPDATE changes the status (with `set`, other columns of the same change) and one INSERT
+ * appends a history row per step. `path` may take more than one step (PENDING_PAYMENT → PAYING → PAID when a payment
+ * succeeds before payOrder recorded PAYING).
+ *
+ * `guard: 'version'` (the default) updates only the version the order was read at: a concurrent change makes it miss
+ * and throws OptimisticLockError, as `transition` does, so the caller retries on fresh data. `guard: 'status'` updates
+ * only while the order is still in the status it was read in, and answers false (nothing written) otherwise: for
+ * steps that simply do not happen once the order has moved on.
  */
 export async function transitionRow(
   sql: Sql,
@@ -89,7 +94,8 @@ export async function transitionRow(
   by: TransitionBy,
   set: Readonly<Record<string, unknown>> = {},
   at = new Date(),
-): Promise<void> {
+  guard: 'version' | 'status' = 'version',
+): Promise<boolean> {
   let from = order.status;
   const steps = path.map((to) => {
     assertTransition(from, to);
@@ -98,17 +104,22 @@ export async function transitionRow(
     return step;
   });
   const columns = Object.keys(set);
-  await sql.runOne(
-    `update orders set status = ?, updated_at = ?, version = version + 1${columns.map((c) => `, ${c} = ?`).join('')} where id = ? and version = ?`,
-    [from, at, ...columns.map((c) => set[c]), order.id, order.version],
-    `order ${order.id}`,
+  const [updated] = await sql.rows<{ version: number }>(
+    `update orders set status = ?, updated_at = ?, version = version + 1${columns.map((c) => `, ${c} = ?`).join('')}
+     where id = ? and ${guard === 'version' ? 'version' : 'status'} = ? returning version`,
+    [from, at, ...columns.map((c) => set[c]), order.id, guard === 'version' ? order.version : order.status],
   );
+  if (!updated) {
+    if (guard === 'version') throw new OptimisticLockError(`order ${order.id} was changed concurrently`);
+    return false;
+  }
   await sql.run(
     `insert into order_events (id, order_id, from_status, to_status, actor, reason, at) values ${steps.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
     steps.flatMap((s) => [newId(), order.id, s.from, s.to, by.actor, by.reason ?? null, at]),
   );
   order.status = from;
-  order.version += 1;
+  order.version = Number(updated.version);
+  return true;
 }
 
 /** The first history row of a new order (`null` → its initial status), written with the order's insert. */

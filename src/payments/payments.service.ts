@@ -1,7 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/knex';
-import QRCode from 'qrcode';
 import { PaymentNotification, type NotificationOutcome } from '../callbacks/notification.entity';
 import { Order } from '../orders/order.entity';
 import type { OrdersService } from '../orders/orders.service';
@@ -32,7 +31,6 @@ export interface PayInput {
 
 export interface PaymentSessionResult extends PaymentSessionData {
   payment: Payment;
-  qrCodeImage?: string;
 }
 
 /** A provider's word on a payment, from a verified callback, a query, or a bill confirmed by a query. */
@@ -106,7 +104,7 @@ export class PaymentsService {
       }
     }
 
-    const payment = same ?? (await this.createPaymentRow(user, order.id, input.channel));
+    const payment = same ?? (await this.createPaymentRow(order, input.channel));
     let created;
     try {
       created = await provider.createPayment({
@@ -132,46 +130,63 @@ export class PaymentsService {
       jsapiParams: created.jsapiParams,
       clientSecret: created.clientSecret,
     };
-    const saved = await this.retryOnConflict(() =>
-      this.outbox.transaction(this.orm.em.fork(), async (tx, emit) => {
-        const p = await tx.findOneOrFail(Payment, { id: payment.id });
-        const o = await tx.findOneOrFail(Order, { id: p.orderId });
-        p.session = session;
-        p.providerReference = created.providerReference ?? p.providerReference;
-        p.providerData = { ...p.providerData, create: created.raw };
-        // A callback may have beaten us here (paid before the create call returned): keep its result.
-        if (p.status === PaymentStatus.PENDING && o.status === OrderStatus.PENDING_PAYMENT) {
-          transition(tx, o, OrderStatus.PAYING, { actor: actorOf(user), reason: `paying with ${p.channel}` });
-          emit(orderTopic(o.id), statusPayload(o, p));
-        }
-        return p;
-      }),
-    );
-    return this.session(saved);
+    // The session and PENDING_PAYMENT → PAYING in one transaction of conditional statements: a callback may have beaten
+    // us here (paid before the create call returned), and then its result stands.
+    await this.outbox.transaction(this.orm.em.fork(), async (tx, emit) => {
+      const sql = new Sql(tx);
+      const [saved] = await sql.rows<{ status: PaymentStatus }>(
+        `update payments set session = ?, provider_reference = coalesce(?, provider_reference),
+           provider_data = ${sql.jsonSetKey('provider_data', 'create')}, updated_at = ?, version = version + 1
+         where id = ? returning status`,
+        [sql.json(session), created.providerReference ?? null, JSON.stringify(created.raw ?? null), new Date(), payment.id],
+      );
+      if (saved?.status !== PaymentStatus.PENDING || order.status !== OrderStatus.PENDING_PAYMENT) return;
+      const by = { actor: actorOf(user), reason: `paying with ${payment.channel}` };
+      if (await transitionRow(sql, order, [OrderStatus.PAYING], by, {}, new Date(), 'status')) {
+        emit(orderTopic(order.id), statusPayload(order, { ...payment, status: PaymentStatus.PENDING }));
+      }
+    });
+    payment.session = session;
+    payment.providerReference = created.providerReference ?? payment.providerReference;
+    return this.session(payment);
   }
 
-  private async createPaymentRow(user: User, orderId: string, channel: PaymentChannel): Promise<Payment> {
-    return this.retryOnConflict(() =>
-      this.outbox.transaction(this.orm.em.fork(), async (tx) => {
-        const order = await tx.findOneOrFail(Order, { id: orderId });
-        assertPayable(order, new Date());
-        // Touching the order bumps its version: concurrent payOrder calls for one order serialize here.
-        order.updatedAt = new Date();
-        const now = new Date();
-        return tx.create(Payment, {
-          merchantId: order.merchantId,
-          orderId: order.id,
-          paymentNo: newMerchantNo('P', now),
-          channel,
-          amount: order.totalAmount,
-          currency: order.currency,
-          expiresAt: order.expiresAt,
-          nextQueryAt: new Date(now.getTime() + this.settings.queryDelays[0]! * 1000),
-          createdAt: now,
-          updatedAt: now,
-        });
-      }),
+  /**
+   * The payment row, saved before the provider is called (a crash or timeout then leaves a row the query fallback can
+   * finish). One statement: it is inserted only while the order is still payable, checked in the same statement.
+   */
+  private async createPaymentRow(order: Order, channel: PaymentChannel): Promise<Payment> {
+    const now = new Date();
+    const payment = Object.assign(new Payment(), {
+      merchantId: order.merchantId,
+      orderId: order.id,
+      paymentNo: newMerchantNo('P', now),
+      channel,
+      status: PaymentStatus.PENDING,
+      amount: order.totalAmount,
+      currency: order.currency,
+      expiresAt: order.expiresAt ?? null,
+      nextQueryAt: new Date(now.getTime() + this.settings.queryDelays[0]! * 1000),
+      createdAt: now,
+      updatedAt: now,
+      version: 1,
+    } satisfies Partial<Payment>);
+    const inserted = await new Sql(this.orm.em.fork()).run(
+      `insert into payments (id, merchant_id, created_at, updated_at, order_id, payment_no, channel, status, amount, currency,
+         expires_at, next_query_at, attempts, version)
+       select ?, ?, ?, ?, id, ?, ?, ?, ?, ?, ?, ?, 0, 1 from orders
+       where id = ? and status in (?, ?) and (expires_at is null or expires_at > ?)`,
+      [
+        payment.id, payment.merchantId, now, now, payment.paymentNo, channel, payment.status, payment.amount,
+        payment.currency, payment.expiresAt, payment.nextQueryAt, order.id, OrderStatus.PENDING_PAYMENT, OrderStatus.PAYING, now,
+      ],
     );
+    if (!inserted) {
+      // The order moved on since it was read (paid, cancelled, expired): answer why.
+      assertPayable(await this.orm.em.fork().findOneOrFail(Order, { id: order.id }), now);
+      throw new DomainError(ErrorCode.INVALID_TRANSITION, 'The order can no longer be paid');
+    }
+    return payment;
   }
 
   /** A refused create fails the payment; a timeout leaves it PENDING for the query fallback to settle or close. */
@@ -189,10 +204,9 @@ export class PaymentsService {
     this.log.warn({ paymentNo: p.paymentNo, err: (err as Error).message }, 'payment creation failed at the provider');
   }
 
-  private async session(payment: Payment): Promise<PaymentSessionResult> {
-    const s = payment.session ?? {};
-    const qrCodeImage = s.qrCodeUrl ? await QRCode.toDataURL(s.qrCodeUrl, { errorCorrectionLevel: 'M', margin: 2, width: 256 }) : undefined;
-    return { payment, ...s, qrCodeImage };
+  /** The QR image (`qrCodeImage`) is drawn only when a client selects it (PaymentSessionResolver). */
+  private session(payment: Payment): PaymentSessionResult {
+    return { payment, ...(payment.session ?? {}) };
   }
 
   // ─── provider results ───────────────────────────────────────────────────────────────────────────────────────

@@ -3,12 +3,12 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { buildSchemaSync, type NonEmptyArray } from 'type-graphql';
 import { CatalogResolver } from '../../catalog/catalog.resolver';
 import { OrdersResolver } from '../../orders/orders.resolver';
-import { PaymentsResolver } from '../../payments/payments.resolver';
+import { PaymentSessionResolver, PaymentsResolver } from '../../payments/payments.resolver';
 import { SubscriptionResolver } from '../../realtime/subscription.resolver';
 import { ReconciliationResolver } from '../../reconciliation/reconciliation.resolver';
 
 /** Every resolver of the API. The schema is generated from them; `schema.graphql` is its committed print. */
-export const RESOLVERS: NonEmptyArray<Function> = [CatalogResolver, OrdersResolver, PaymentsResolver, SubscriptionResolver, ReconciliationResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [CatalogResolver, OrdersResolver, PaymentsResolver, PaymentSessionResolver, SubscriptionResolver, ReconciliationResolver];
 
 let cached: GraphQLSchema | undefined;
 
