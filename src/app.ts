@@ -28,7 +28,7 @@ import { signToken, userFromAuthorization, type User } from './shared/auth';
 import { initOrm, type Orm } from './shared/db/orm';
 import { seedDemoCatalog } from './shared/db/seed';
 import { DomainError, formatClientError } from './shared/errors';
-import { createLoaders, type GraphQLContext, type Services } from './shared/graphql/context';
+import { createLoaders, withLazyLoaders, type GraphQLContext, type Services } from './shared/graphql/context';
 import { assertComplexity, prepareDocument, validationRules } from './shared/graphql/limits';
 import { playgroundRouter } from './shared/graphql/playground';
 import { RateLimiter } from './shared/graphql/rate-limit';
@@ -185,14 +185,15 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
         } catch (err) {
           return [err as GraphQLError];
         }
-        const contextValue: GraphQLContext = {
+        // Held for the subscription's whole life: the loaders are made only if a field asks for them (the payment
+        // status event has none that do), which keeps a held subscription small (README, "Performance").
+        const contextValue = withLazyLoaders({
           user: ctx.extra.user ?? null,
           requestId: randomUUID(),
           ip: ctx.extra.request.socket.remoteAddress ?? '',
           log,
           services,
-          loaders: createLoaders(services),
-        };
+        });
         return {
           schema,
           document: document as DocumentNode,

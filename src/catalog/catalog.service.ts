@@ -114,28 +114,24 @@ export class CatalogService {
 
   /**
    * The products for order lines, in line order; unknown, inactive or repeated SKUs are BAD_USER_INPUT.
-   * One hand-written read of plain rows (createOrder's hot path; see shared/db/sql.ts): nothing for a unit of work to
-   * track, since stock changes only by the conditional update of `reserveStock`.
+   * One hand-written read of plain rows (shared/db/sql.ts) for previewOrder; createOrder prices from `reserveLines`.
    */
   async productsForLines(
     em: EntityManager,
     lines: ReadonlyArray<{ sku: string; quantity: number }>,
     merchantId = DEFAULT_MERCHANT_ID,
   ): Promise<Array<{ product: CatalogProduct; quantity: number }>> {
-    if (lines.length === 0) throw badInput('An order needs at least one item');
+    assertDistinctLines(lines);
     const skus = lines.map((l) => l.sku);
-    const repeated = skus.find((s, i) => skus.indexOf(s) !== i);
-    if (repeated) throw badInput(`SKU ${repeated} appears more than once; use one line with a quantity`);
-    const rows = await new Sql(em).rows<{ id: string; sku: string; name: string; price_amount: number; currency: string; active: unknown }>(
-      `select id, sku, name, price_amount, currency, active from products where merchant_id = ? and sku in (${skus.map(() => '?').join(', ')})`,
+    const rows = await new Sql(em).rows<ProductRow>(
+      `select ${PRODUCT_COLUMNS} from products where merchant_id = ? and sku in (${skus.map(() => '?').join(', ')})`,
       [merchantId, ...skus],
     );
     const bySku = new Map(rows.map((r) => [r.sku, r]));
     return lines.map((line) => {
       const r = bySku.get(line.sku);
       if (!r || !(r.active === true || r.active === 1)) throw badInput(`Unknown or unavailable SKU: ${line.sku}`, { sku: line.sku });
-      const product = { id: r.id, sku: r.sku, name: r.name, priceAmount: readInt(r.price_amount), currency: r.currency, active: true };
-      return { product, quantity: line.quantity };
+      return { product: catalogProduct(r), quantity: line.quantity };
     });
   }
 
@@ -163,13 +159,33 @@ export class CatalogService {
       .execute('run');
   }
 
-  /** Reserves stock for every line or fails with OUT_OF_STOCK (the caller's transaction then rolls back). */
-  async reserveStock(em: EntityManager, lines: ReadonlyArray<{ product: CatalogProduct; quantity: number }>): Promise<void> {
+  /**
+   * Reserves stock for every line and answers the products, in line order, for pricing: one conditional UPDATE per
+   * line that also returns what pricing needs (createOrder's hot path: no separate read). A miss fails the caller's
+   * transaction, which rolls back what earlier lines took: BAD_USER_INPUT when a SKU is unknown or inactive (checked
+   * for every line first, as `productsForLines` does), otherwise OUT_OF_STOCK.
+   */
+  async reserveLines(
+    em: EntityManager,
+    lines: ReadonlyArray<{ sku: string; quantity: number }>,
+    merchantId = DEFAULT_MERCHANT_ID,
+  ): Promise<Array<{ product: CatalogProduct; quantity: number }>> {
+    assertDistinctLines(lines);
     const sql = new Sql(em);
-    for (const { product, quantity } of lines) {
-      const changed = await sql.run('update products set stock = stock - ?, updated_at = ? where id = ? and stock >= ?', [quantity, new Date(), product.id, quantity]);
-      if (!changed) throw new DomainError(ErrorCode.OUT_OF_STOCK, `Not enough stock for ${product.sku}`, { sku: product.sku });
+    const reserved: Array<{ product: CatalogProduct; quantity: number }> = [];
+    for (const { sku, quantity } of lines) {
+      const [r] = await sql.rows<ProductRow>(
+        `update products set stock = stock - ?, updated_at = ? where merchant_id = ? and sku = ? and active = ? and stock >= ?
+         returning ${PRODUCT_COLUMNS}`,
+        [quantity, new Date(), merchantId, sku, sql.bool(true), quantity],
+      );
+      if (!r) {
+        await this.productsForLines(em, lines, merchantId); // BAD_USER_INPUT for an unknown or inactive SKU
+        throw new DomainError(ErrorCode.OUT_OF_STOCK, `Not enough stock for ${sku}`, { sku });
+      }
+      reserved.push({ product: catalogProduct(r), quantity });
     }
+    return reserved;
   }
 
   async releaseStock(em: EntityManager, items: readonly OrderItem[], merchantId = DEFAULT_MERCHANT_ID): Promise<void> {
@@ -181,4 +197,26 @@ export class CatalogService {
         .execute('run');
     }
   }
+}
+
+const PRODUCT_COLUMNS = 'id, sku, name, price_amount, currency, active';
+
+interface ProductRow {
+  id: string;
+  sku: string;
+  name: string;
+  price_amount: number;
+  currency: string;
+  active: unknown;
+}
+
+function catalogProduct(r: ProductRow): CatalogProduct {
+  return { id: r.id, sku: r.sku, name: r.name, priceAmount: readInt(r.price_amount), currency: r.currency, active: true };
+}
+
+function assertDistinctLines(lines: ReadonlyArray<{ sku: string }>): void {
+  if (lines.length === 0) throw badInput('An order needs at least one item');
+  const skus = lines.map((l) => l.sku);
+  const repeated = skus.find((s, i) => skus.indexOf(s) !== i);
+  if (repeated) throw badInput(`SKU ${repeated} appears more than once; use one line with a quantity`);
 }

@@ -60,8 +60,8 @@ export class OrdersService {
   }
 
   /**
-   * One transaction: read the products, insert the order (its unique per-customer idempotency key decides a replay at
-   * once, before stock is touched), reserve stock, take the coupon, append the history row. No event is published:
+   * One transaction: reserve stock (the same statements return the products for pricing), insert the order (its
+   * unique per-customer idempotency key fails a replay), take the coupon, append the history row. No event is published:
    * nobody can be subscribed to an order that does not exist yet. A replay (or a request racing its twin) fails the
    * transaction; only then is the first order looked up, so the common case costs no lookup.
    */
@@ -192,8 +192,8 @@ export class OrdersService {
     }
   }
 
-  private async quote(em: EntityManager, input: OrderLinesInput, now: Date) {
-    const lines = await this.catalog.productsForLines(em, input.items);
+  private async quote(em: EntityManager, input: OrderLinesInput, now: Date, reserve = false) {
+    const lines = reserve ? await this.catalog.reserveLines(em, input.items) : await this.catalog.productsForLines(em, input.items);
     const coupon = input.couponCode ? await this.catalog.findCoupon(em, input.couponCode) : null;
     return { lines, coupon, ...priceOrder(lines, coupon, this.shipping, now) };
   }
@@ -206,7 +206,7 @@ export class OrdersService {
     requestHash: string,
   ): Promise<Order> {
     const now = new Date();
-    const { lines, coupon, ...quote } = await this.quote(tx, input, now);
+    const { coupon, ...quote } = await this.quote(tx, input, now, true);
     const order = Object.assign(new Order(), {
       merchantId: DEFAULT_MERCHANT_ID,
       orderNo: newOrderNo(now),
@@ -231,7 +231,7 @@ export class OrdersService {
       updatedAt: now,
       version: 1,
     } satisfies Partial<Order>);
-    // Hand-written (shared/db/sql.ts): the order first, so a reused idempotency key fails before any stock moves.
+    // Hand-written statements (shared/db/sql.ts).
     const sql = new Sql(tx);
     await sql.run(
       `insert into orders (id, merchant_id, created_at, updated_at, order_no, status, customer_id, items, currency,
@@ -245,7 +245,6 @@ export class OrdersService {
         requestHash,
       ],
     );
-    await this.catalog.reserveStock(tx, lines);
     if (coupon) await this.catalog.takeCoupon(tx, coupon);
     await recordCreation(sql, order, { actor: actorOf(user), reason: 'order created' }, now);
     return order;

@@ -52,6 +52,15 @@ export function createLoaders(services: Services): Loaders {
   };
 }
 
+/** A context whose loaders are created on first use (subscriptions are held long and rarely need them). */
+export function withLazyLoaders(base: Omit<GraphQLContext, 'loaders'>): GraphQLContext {
+  let loaders: Loaders | undefined;
+  return Object.defineProperty(base, 'loaders', {
+    get: () => (loaders ??= createLoaders(base.services)),
+    enumerable: true,
+  }) as GraphQLContext;
+}
+
 /** Rows of an entity with an `orderId`, grouped per order, oldest first: one query for all the orders of a request. */
 function byOrderId<T extends { orderId: string; id: string }>(orm: Orm, entity: new () => T): DataLoader<string, T[]> {
   return new DataLoader(async (ids) => {
