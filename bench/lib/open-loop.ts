@@ -37,8 +37,11 @@ export interface OpenLoopOptions {
   maxInFlight?: number;
   /** Called when batch `index` is dispatched, with its intended send time (performance.now() clock). */
   onDispatch?(index: number, intendedAt: number): void;
-  /** Called with each answered request's latency (ms) and whether it was as expected. */
-  onResult?(latencyMs: number, ok: boolean): void;
+  /**
+   * Called with each finished request's latency (ms from its intended time), whether it was as expected, its batch
+   * index and how it ended (`ok`, `unexpected` answer, transport `error`, `timeout`).
+   */
+  onResult?(latencyMs: number, ok: boolean, index: number, kind: 'ok' | 'unexpected' | 'error' | 'timeout'): void;
 }
 
 export interface OpenLoopResult {
@@ -105,7 +108,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     if (nextIndex >= total && inFlight === 0) resolveDone();
   };
 
-  const send = (req: OpenLoopRequest, intended: number, record: boolean) => {
+  const send = (req: OpenLoopRequest, intended: number, record: boolean, index: number) => {
     inFlight++;
     sent++;
     let finished = false;
@@ -129,7 +132,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
       else if (kind === 'error') errors++;
       else timeouts++;
       if (kind !== 'ok' && detail && sampleErrors.length < 5) sampleErrors.push(`${kind}: ${detail}`.slice(0, 300));
-      o.onResult?.(latency, kind === 'ok');
+      o.onResult?.(latency, kind === 'ok', index, kind);
       maybeDone();
     };
     const body = typeof req.body === 'string' ? Buffer.from(req.body) : req.body;
@@ -175,7 +178,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
         if (inFlight >= maxInFlight || oldestLag(now) > maxLagMs) {
           dropped++;
           droppedByBatch.set(nextIndex, (droppedByBatch.get(nextIndex) ?? 0) + 1);
-        } else send(req, intended, record);
+        } else send(req, intended, record, nextIndex);
       }
       nextIndex++;
     }

@@ -21,6 +21,7 @@ export class Rpc {
   private next = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private output = '';
+  private readonly outputListeners = new Set<(chunk: string) => void>();
   readonly exited: Promise<number | null>;
 
   constructor(readonly child: ChildProcess, readonly label: string) {
@@ -34,6 +35,7 @@ export class Rpc {
     });
     const keep = (d: Buffer) => {
       this.output += d.toString();
+      for (const l of this.outputListeners) l(d.toString());
       if (this.output.length > 200_000) this.output = this.output.slice(-100_000);
       if (process.env.BENCH_VERBOSE) process.stderr.write(`[${label}] ${d.toString()}`);
     };
@@ -54,6 +56,12 @@ export class Rpc {
 
   get alive(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Calls `listener` with the child's output (stdout and stderr chunks) from now on; returns the way to stop. */
+  onOutput(listener: (chunk: string) => void): () => void {
+    this.outputListeners.add(listener);
+    return () => void this.outputListeners.delete(listener);
   }
 
   tail(chars = 4000): string {
