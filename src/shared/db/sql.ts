@@ -11,9 +11,8 @@ import type { EntityManager } from '@mikro-orm/knex';
  * the entities define. Everything else keeps using entities. Both databases take the same SQL; the few differences
  * (how a date or a boolean is stored, merging into a JSON column) are the methods below.
  *
- * MikroORM inlines parameters with the platform's own escaping before the statement reaches the driver (as it does
- * for every query it sends; a Date becomes epoch milliseconds on SQLite, as its entities store them); `?` marks a
- * parameter.
+ * `?` marks a parameter (bound, never inlined). A Date is stored as epoch milliseconds on SQLite, as MikroORM's
+ * entities store it, and as timestamptz on PostgreSQL.
  */
 export class Sql {
   readonly dialect: 'sqlite' | 'postgresql';
@@ -36,12 +35,31 @@ export class Sql {
     return (res as { affectedRows?: number }).affectedRows ?? 0;
   }
 
-  /** The connection's raw execute does not map driver errors; done here so a duplicate key is still recognisable. */
+  /**
+   * Straight to the driver on the connection MikroORM/knex holds for this transaction (or one borrowed from its pool
+   * and given back): bound parameters, SQLite statements prepared once per connection, PostgreSQL statements named so
+   * each connection parses and plans them once. Written by hand because every statement through the ORM's `execute`
+   * is inlined into a new SQL string (prepared and planned afresh) and passes knex's query runner, which together
+   * cost more CPU than the statement itself on these paths (README, "Performance"). Driver errors are mapped to
+   * MikroORM's exceptions, so a duplicate key is still a UniqueConstraintViolationException.
+   */
   private async execute(sql: string, params: unknown[], method: 'all' | 'run'): Promise<unknown> {
+    const ctx = this.em.getTransactionContext<{ client: KnexClient }>();
+    const client: KnexClient = ctx ? ctx.client : (this.em.getConnection().getKnex().client as KnexClient);
+    const connection = await client.acquireConnection();
     try {
-      return await this.em.getConnection().execute(sql, params, method, this.em.getTransactionContext());
+      if (this.dialect === 'sqlite') {
+        const statement = sqliteStatement(connection as SqliteConnection, sql);
+        const values = params.map(sqliteValue);
+        if (method === 'all') return statement.all(values);
+        return { affectedRows: statement.run(values).changes };
+      }
+      const res = await (connection as PgConnection).query({ name: pgName(sql), text: pgText(sql), values: params.map(pgValue) });
+      return method === 'all' ? res.rows : { affectedRows: res.rowCount ?? 0 };
     } catch (err) {
       throw this.em.getDriver().convertException(err as Error);
+    } finally {
+      if (!ctx) await client.releaseConnection(connection);
     }
   }
 
@@ -82,3 +100,60 @@ export function readJson<T>(v: unknown): T | null {
 export function readInt(v: unknown): number {
   return typeof v === 'number' ? v : Number(v);
 }
+
+// ─── the drivers underneath ────────────────────────────────────────────────────────────────────────────────────
+
+interface KnexClient {
+  acquireConnection(): Promise<unknown>;
+  releaseConnection(connection: unknown): Promise<unknown>;
+}
+
+interface SqliteStatement {
+  all(values: unknown[]): unknown[];
+  run(values: unknown[]): { changes: number };
+}
+
+interface SqliteConnection {
+  prepare(sql: string): SqliteStatement;
+}
+
+interface PgConnection {
+  query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+
+/** Prepared statements per SQLite connection (one per distinct SQL text; the hot paths have a few dozen). */
+const sqliteStatements = new WeakMap<object, Map<string, SqliteStatement>>();
+
+function sqliteStatement(db: SqliteConnection, sql: string): SqliteStatement {
+  let cache = sqliteStatements.get(db);
+  if (!cache) sqliteStatements.set(db, (cache = new Map()));
+  let statement = cache.get(sql);
+  if (!statement) cache.set(sql, (statement = db.prepare(sql)));
+  return statement;
+}
+
+function sqliteValue(v: unknown): unknown {
+  if (v instanceof Date) return v.getTime();
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return v === undefined ? null : v;
+}
+
+function pgValue(v: unknown): unknown {
+  return v === undefined ? null : v;
+}
+
+/** PostgreSQL's `$n` placeholders and a statement name per distinct SQL text. */
+const pgTexts = new Map<string, { name: string; text: string }>();
+
+function pgEntry(sql: string): { name: string; text: string } {
+  let entry = pgTexts.get(sql);
+  if (!entry) {
+    let n = 0;
+    entry = { name: `hot_${pgTexts.size + 1}`, text: sql.replace(/\?/g, () => `$${++n}`) };
+    pgTexts.set(sql, entry);
+  }
+  return entry;
+}
+
+const pgName = (sql: string): string => pgEntry(sql).name;
+const pgText = (sql: string): string => pgEntry(sql).text;
