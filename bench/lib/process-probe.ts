@@ -6,7 +6,7 @@
  * - `memory`: runs a full garbage collection (twice, so weak references and finalizers settle) and answers
  *   `process.memoryUsage()`; the bench reports RSS after GC from this.
  * - `sql` / `sqlTrace`: with BENCH_COUNT_SQL=1, every statement the process sends through the database drivers
- *   (`pg` Client.query, better-sqlite3 Database.prepare, which knex calls once per statement, BEGIN/COMMIT included)
+ *   (`pg` Client.query, better-sqlite3 statement executions, BEGIN/COMMIT included)
  *   is counted by kind; `sqlTrace` records the statements' text between two calls.
  */
 import type { Rpc } from './rpc';
@@ -48,9 +48,23 @@ if (process.env.BENCH_COUNT_SQL === '1') {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const Database = require('better-sqlite3') as { prototype: { prepare: (sql: string) => unknown } };
     const original = Database.prototype.prepare;
+    // Executions are counted, not prepares: knex prepares every statement it runs, while the service's hand-written
+    // statements (src/shared/db/sql.ts) are prepared once and run many times.
+    let patched = false;
     Database.prototype.prepare = function (this: unknown, sql: string) {
-      count(sql);
-      return original.call(this, sql);
+      const statement = original.call(this, sql) as object;
+      if (!patched) {
+        patched = true;
+        const proto = Object.getPrototypeOf(statement) as Record<string, (...args: unknown[]) => unknown>;
+        for (const method of ['run', 'all', 'get', 'iterate']) {
+          const run = proto[method]!;
+          proto[method] = function (this: { source: string }, ...args: unknown[]) {
+            count(this.source);
+            return run.apply(this, args);
+          };
+        }
+      }
+      return statement;
     };
   } catch {
     /* better-sqlite3 not used here */
