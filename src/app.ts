@@ -28,7 +28,7 @@ import { signToken, userFromAuthorization, type User } from './shared/auth';
 import { initOrm, type Orm } from './shared/db/orm';
 import { seedDemoCatalog } from './shared/db/seed';
 import { DomainError, formatClientError } from './shared/errors';
-import { createLoaders, withLazyLoaders, type GraphQLContext, type Services } from './shared/graphql/context';
+import { withLazyLoaders, type GraphQLContext, type Services } from './shared/graphql/context';
 import { assertComplexity, prepareDocument, validationRules } from './shared/graphql/limits';
 import { playgroundRouter } from './shared/graphql/playground';
 import { RateLimiter } from './shared/graphql/rate-limit';
@@ -250,14 +250,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
           throw new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
         }
         const requestId = res.locals.requestId as string;
-        return {
-          user,
-          requestId,
-          ip: req.ip ?? '',
-          log: log.child({ requestId }),
-          services,
-          loaders: createLoaders(services),
-        };
+        return withLazyLoaders({ user, requestId, ip: req.ip ?? '', log: log.child({ requestId }), services });
       },
     }),
   );

@@ -83,15 +83,13 @@ export class PaymentsService {
   // ─── payOrder ───────────────────────────────────────────────────────────────────────────────────────────────
 
   async pay(user: User, input: PayInput): Promise<PaymentSessionResult> {
-    const em = this.orm.em.fork();
-    const order = await this.orders.load(em, user, input.orderId);
-    if (order.customerId !== user.id) throw notFound('Order');
+    const { order, live } = await this.orderWithOpenPayments(input.orderId);
+    if (!order || order.customerId !== user.id) throw notFound('Order');
     assertPayable(order, new Date());
     const provider = this.provider(order.merchantId, input.channel);
     if (input.channel === PaymentChannel.WECHAT_JSAPI && !input.openid) throw badInput('WECHAT_JSAPI needs the payer openid');
     if (input.channel === PaymentChannel.WECHAT_H5 && !input.clientIp) throw badInput('WECHAT_H5 needs the payer clientIp');
 
-    const live = await em.find(Payment, { orderId: order.id, status: { $in: OPEN_AT_PROVIDER } }, { orderBy: { id: 'asc' } });
     const same = live.find(
       (p) => p.status === PaymentStatus.PENDING && p.channel === input.channel && (!p.expiresAt || p.expiresAt > new Date()),
     );
@@ -149,6 +147,28 @@ export class PaymentsService {
     payment.session = session;
     payment.providerReference = created.providerReference ?? payment.providerReference;
     return this.session(payment);
+  }
+
+  /**
+   * The order and its payments that may still be payable at the provider, in one read (payOrder's hot path; see
+   * shared/db/sql.ts), mapped into entities of a fresh EntityManager.
+   */
+  private async orderWithOpenPayments(orderId: string): Promise<{ order: Order | null; live: Payment[] }> {
+    if (!isId(orderId)) return { order: null, live: [] };
+    const em = this.orm.em.fork();
+    const rows = await new Sql(em).rows<Record<string, unknown>>(
+      `select o.*, ${PAYMENT_COLUMNS.map((c) => `p.${c} as p_${c}`).join(', ')}
+       from orders o left join payments p on p.order_id = o.id and p.status in (${OPEN_AT_PROVIDER.map(() => '?').join(', ')})
+       where o.id = ? order by p.id`,
+      [...OPEN_AT_PROVIDER, orderId],
+    );
+    if (!rows.length) return { order: null, live: [] };
+    const orderRow = Object.fromEntries(Object.entries(rows[0]!).filter(([k]) => !k.startsWith('p_')));
+    const order = em.map(Order, orderRow);
+    const live = rows
+      .filter((r) => r.p_id != null)
+      .map((r) => em.map(Payment, Object.fromEntries(PAYMENT_COLUMNS.map((c) => [c, r[`p_${c}`]]))));
+    return { order, live };
   }
 
   /**
@@ -687,6 +707,12 @@ export function newMerchantNo(prefix: 'P' | 'R', now: Date): string {
   const china = new Date(now.getTime() + 8 * 3600_000).toISOString();
   return prefix + china.slice(0, 19).replace(/[-T:]/g, '') + String(randomInt(0, 10_000_000_000)).padStart(10, '0');
 }
+
+const PAYMENT_COLUMNS = [
+  'id', 'merchant_id', 'created_at', 'updated_at', 'order_id', 'payment_no', 'channel', 'status', 'amount', 'currency',
+  'provider_transaction_id', 'provider_reference', 'session', 'expires_at', 'paid_at', 'closed_at', 'failure_reason',
+  'provider_data', 'next_query_at', 'attempts', 'version',
+];
 
 // ─── the payment-with-order row of the apply path ──────────────────────────────────────────────────────────────
 

@@ -41,7 +41,7 @@ export interface GraphQLContext {
   loaders: Loaders;
 }
 
-export function createLoaders(services: Services): Loaders {
+function createLoaders(services: Services): Loaders {
   return {
     history: new DataLoader(async (ids) => {
       const byOrder = await services.orders.history(ids);
