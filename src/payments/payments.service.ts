@@ -156,8 +156,10 @@ export class PaymentsService {
   private async orderWithOpenPayments(orderId: string): Promise<{ order: Order | null; live: Payment[] }> {
     if (!isId(orderId)) return { order: null, live: [] };
     const em = this.orm.em.fork();
+    // Every column of the payments table, from the entity's metadata, prefixed apart from the order's.
+    const columns = em.getMetadata().get(Payment.name).props.flatMap((prop) => prop.fieldNames ?? []);
     const rows = await new Sql(em).rows<Record<string, unknown>>(
-      `select o.*, ${PAYMENT_COLUMNS.map((c) => `p.${c} as p_${c}`).join(', ')}
+      `select o.*, ${columns.map((c) => `p.${c} as p_${c}`).join(', ')}
        from orders o left join payments p on p.order_id = o.id and p.status in (${OPEN_AT_PROVIDER.map(() => '?').join(', ')})
        where o.id = ? order by p.id`,
       [...OPEN_AT_PROVIDER, orderId],
@@ -167,7 +169,7 @@ export class PaymentsService {
     const order = em.map(Order, orderRow);
     const live = rows
       .filter((r) => r.p_id != null)
-      .map((r) => em.map(Payment, Object.fromEntries(PAYMENT_COLUMNS.map((c) => [c, r[`p_${c}`]]))));
+      .map((r) => em.map(Payment, Object.fromEntries(columns.map((c) => [c, r[`p_${c}`]]))));
     return { order, live };
   }
 
@@ -707,12 +709,6 @@ export function newMerchantNo(prefix: 'P' | 'R', now: Date): string {
   const china = new Date(now.getTime() + 8 * 3600_000).toISOString();
   return prefix + china.slice(0, 19).replace(/[-T:]/g, '') + String(randomInt(0, 10_000_000_000)).padStart(10, '0');
 }
-
-const PAYMENT_COLUMNS = [
-  'id', 'merchant_id', 'created_at', 'updated_at', 'order_id', 'payment_no', 'channel', 'status', 'amount', 'currency',
-  'provider_transaction_id', 'provider_reference', 'session', 'expires_at', 'paid_at', 'closed_at', 'failure_reason',
-  'provider_data', 'next_query_at', 'attempts', 'version',
-];
 
 // ─── the payment-with-order row of the apply path ──────────────────────────────────────────────────────────────
 

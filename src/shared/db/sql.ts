@@ -84,18 +84,6 @@ export class Sql {
   }
 }
 
-/** Reads a datetime column of a raw row (a number on SQLite, a Date on PostgreSQL). */
-export function readDate(v: unknown): Date | null {
-  if (v === null || v === undefined) return null;
-  return v instanceof Date ? v : new Date(v as number | string);
-}
-
-/** Reads a JSON column of a raw row (text on SQLite, already parsed on PostgreSQL). */
-export function readJson<T>(v: unknown): T | null {
-  if (v === null || v === undefined) return null;
-  return (typeof v === 'string' ? JSON.parse(v) : v) as T;
-}
-
 /** Reads an integer column (PostgreSQL's bigint/count come back as strings). */
 export function readInt(v: unknown): number {
   return typeof v === 'number' ? v : Number(v);
