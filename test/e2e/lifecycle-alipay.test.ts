@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ProviderNetworkError } from '../../src/payments/providers/errors';
 import { AlipayStore, type AlipaySimulator } from '../../src/simulators/alipay';
-import { codeOf, startTestApp, type Db, type TestApp } from '../helpers/app';
-import { PAYMENT_STATUS_SUBSCRIPTION, Subscriber } from '../helpers/ws';
+import { codeOf, type Db, type TestApp } from '../helpers/app';
+import { eventually, lifecycleFixture, postJson } from '../helpers/lifecycle';
 
 /**
  * The payment lifecycle (sweep, query fallback, late and duplicate successes, refunds) with Alipay, through ALIPAY_QR
@@ -21,59 +21,30 @@ const ORDER = `query($id: ID!) { order(id: $id) { status paidAmount refundedAmou
   payments { id paymentNo channel status } refunds { refundNo amount status reason paymentId } history { from to actor reason } } }`;
 const NOTIFICATIONS = `{ paymentNotifications(first: 100) { edges { node { provider paymentNo outcome flagged reason } } } }`;
 
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const postJson = (url: string, body: unknown) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-
 const databases: Db[] = inject('postgres') ? ['sqlite', 'postgresql'] : ['sqlite'];
 
 describe.each(databases)('payment lifecycle with Alipay (ALIPAY_QR) on %s', (db) => {
+  const fx = lifecycleFixture(db);
+  const { newOrder, stock, subscribe } = fx;
   let t: TestApp;
   let sim: AlipaySimulator;
   let admin: string;
   let alice: string;
-  const subscribers: Subscriber[] = [];
-
-  beforeAll(async () => {
-    t = await startTestApp(db, { SIMULATOR_TIME_SCALE: '1000', PAYMENT_TIMEOUT_SECONDS: '3', PAYMENT_QUERY_DELAYS: '1,2' });
+  beforeAll(() => {
+    ({ t, admin, alice } = fx);
     sim = t.app.providers.simulator.alipay!;
-    admin = t.token('root', 'admin');
-    alice = t.token('alice');
-    await t.gql(`mutation { createProduct(input: { sku: "TEA", name: "Tea", priceAmount: 10000, stock: 100 }) { id } }`, {}, admin);
   });
   afterEach(() => sim.setRefundBehaviour('success'));
-  afterAll(async () => {
-    await Promise.all(subscribers.map((s) => s.close()));
-    await t?.close();
-  });
 
-  const newOrder = async (quantity = 1) =>
-    (await t.gql(`mutation($q: Int!) { createOrder(input: { items: [{ sku: "TEA", quantity: $q }] }) { id totalAmount } }`, { q: quantity }, alice)).data
-      .createOrder as { id: string; totalAmount: number };
   const pay = async (orderId: string, channel = 'ALIPAY_QR', extra: Record<string, unknown> = {}) => {
     const res = await t.gql(PAY, { input: { orderId, channel, ...extra } }, alice);
     expect(res.errors).toBeUndefined();
     return res.data.payOrder as { payment: { id: string; paymentNo: string }; qrCodeUrl: string; redirectUrl: string };
   };
   const order = async (id: string) => (await t.gql(ORDER, { id }, admin)).data.order;
-  const stock = async () => (await t.gql(`{ products { sku stock } }`, {}, admin)).data.products[0].stock as number;
   const trade = (paymentNo: string) => sim.store.find({ out_trade_no: paymentNo })!;
   const notificationsOf = async (paymentNo: string) =>
     ((await t.gql(NOTIFICATIONS, {}, admin)).data.paymentNotifications.edges as any[]).map((e) => e.node).filter((n) => n.paymentNo === paymentNo);
-  const subscribe = (orderId: string) => {
-    const s = new Subscriber(t.url, alice, PAYMENT_STATUS_SUBSCRIPTION, { orderId });
-    subscribers.push(s);
-    return s;
-  };
   /** The customer scans the QR and pays on the phone; `notify: false` loses Alipay's TRADE_SUCCESS notification. */
   const customerPays = (qr: { qr_code?: string; out_trade_no?: string }, notify = true) =>
     postJson(`${t.url}/simulator/alipay/pay`, { ...qr, outcome: 'SUCCESS', notify });

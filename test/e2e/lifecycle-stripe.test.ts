@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ProviderNetworkError } from '../../src/payments/providers/errors';
 import type { StripeSimulator } from '../../src/simulators/stripe';
 import type { WirePaymentIntent, WireRefund } from '../../src/simulators/stripe/types';
-import { codeOf, startTestApp, type Db, type TestApp } from '../helpers/app';
-import { PAYMENT_STATUS_SUBSCRIPTION, Subscriber } from '../helpers/ws';
+import { codeOf, type Db, type TestApp } from '../helpers/app';
+import { eventually, lifecycleFixture, postJson } from '../helpers/lifecycle';
 
 /**
  * The payment lifecycle (sweep, query fallback, late and duplicate successes, refunds) with Stripe, through
@@ -24,40 +24,20 @@ const ORDER = `query($id: ID!) { order(id: $id) { status paidAmount refundedAmou
   payments { id paymentNo channel status providerTransactionId } refunds { refundNo amount status reason paymentId } history { from to actor reason } } }`;
 const NOTIFICATIONS = `{ paymentNotifications(first: 100) { edges { node { provider notificationId paymentNo outcome flagged reason } } } }`;
 
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const postJson = (url: string, body: unknown) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-
 const databases: Db[] = inject('postgres') ? ['sqlite', 'postgresql'] : ['sqlite'];
 
 describe.each(databases)('payment lifecycle with Stripe (STRIPE_CARD) on %s', (db) => {
+  const fx = lifecycleFixture(db);
+  const { newOrder, stock, subscribe } = fx;
   let t: TestApp;
   let sim: StripeSimulator;
   let admin: string;
   let alice: string;
-  const subscribers: Subscriber[] = [];
-
-  beforeAll(async () => {
-    t = await startTestApp(db, { SIMULATOR_TIME_SCALE: '1000', PAYMENT_TIMEOUT_SECONDS: '3', PAYMENT_QUERY_DELAYS: '1,2' });
+  beforeAll(() => {
+    ({ t, admin, alice } = fx);
     sim = t.app.providers.simulator.stripe!;
-    admin = t.token('root', 'admin');
-    alice = t.token('alice');
-    await t.gql(`mutation { createProduct(input: { sku: "TEA", name: "Tea", priceAmount: 10000, stock: 100 }) { id } }`, {}, admin);
   });
   afterEach(() => sim.setRefundBehaviour('succeeded'));
-  afterAll(async () => {
-    await Promise.all(subscribers.map((s) => s.close()));
-    await t?.close();
-  });
 
   interface Session {
     payment: { id: string; paymentNo: string };
@@ -66,9 +46,6 @@ describe.each(databases)('payment lifecycle with Stripe (STRIPE_CARD) on %s', (d
     /** The PaymentIntent id. */
     pi: string;
   }
-  const newOrder = async (quantity = 1) =>
-    (await t.gql(`mutation($q: Int!) { createOrder(input: { items: [{ sku: "TEA", quantity: $q }] }) { id totalAmount } }`, { q: quantity }, alice)).data
-      .createOrder as { id: string; totalAmount: number };
   const pay = async (orderId: string, channel = 'STRIPE_CARD'): Promise<Session> => {
     const res = await t.gql(PAY, { input: { orderId, channel } }, alice);
     expect(res.errors).toBeUndefined();
@@ -76,7 +53,6 @@ describe.each(databases)('payment lifecycle with Stripe (STRIPE_CARD) on %s', (d
     return { ...s, pi: s.clientSecret?.split('_secret_')[0] };
   };
   const order = async (id: string) => (await t.gql(ORDER, { id }, admin)).data.order;
-  const stock = async () => (await t.gql(`{ products { sku stock } }`, {}, admin)).data.products[0].stock as number;
   const intent = (pi: string): WirePaymentIntent => sim.store.findIntent({ payment_intent: pi })!.pi;
   const refundsAtStripe = (pi: string): WireRefund[] => {
     const { account } = sim.store.findIntent({ payment_intent: pi })!;
@@ -84,11 +60,6 @@ describe.each(databases)('payment lifecycle with Stripe (STRIPE_CARD) on %s', (d
   };
   const notificationsOf = async (paymentNo: string) =>
     ((await t.gql(NOTIFICATIONS, {}, admin)).data.paymentNotifications.edges as any[]).map((e) => e.node).filter((n) => n.paymentNo === paymentNo);
-  const subscribe = (orderId: string) => {
-    const s = new Subscriber(t.url, alice, PAYMENT_STATUS_SUBSCRIPTION, { orderId });
-    subscribers.push(s);
-    return s;
-  };
   /** The customer confirms the card payment; `notify: false` loses Stripe's webhooks for it. */
   const customerPays = (pi: string, notify = true) => postJson(`${t.url}/simulator/stripe/confirm`, { payment_intent: pi, outcome: 'SUCCESS', notify });
   /**

@@ -1,63 +1,37 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ProviderNetworkError } from '../../src/payments/providers/errors';
 import { WechatPayStore, type WechatPaySimulator } from '../../src/simulators/wechatpay';
 import { codeOf, startTestApp, type Db, type TestApp } from '../helpers/app';
+import { eventually, lifecycleFixture } from '../helpers/lifecycle';
 import { createPostgresDatabase } from '../helpers/services';
-import { PAYMENT_STATUS_SUBSCRIPTION, Subscriber } from '../helpers/ws';
 
 const PAY = `mutation($input: PayOrderInput!) { payOrder(input: $input) { payment { id paymentNo status } qrCodeUrl } }`;
 const REFUND = `mutation($input: RefundOrderInput!) { refundOrder(input: $input) { id refundNo amount status reason paymentId } }`;
 const ORDER = `query($id: ID!) { order(id: $id) { status paidAmount refundedAmount
   payments { id paymentNo channel status } refunds { refundNo amount status reason paymentId } history { from to actor reason } } }`;
 
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const databases: Db[] = inject('postgres') ? ['sqlite', 'postgresql'] : ['sqlite'];
 
 describe.each(databases)('payment lifecycle with WeChat Pay on %s', (db) => {
+  const fx = lifecycleFixture(db);
+  const { newOrder, stock, subscribe } = fx;
   let t: TestApp;
   let sim: WechatPaySimulator;
   let admin: string;
   let alice: string;
-  const subscribers: Subscriber[] = [];
-
-  beforeAll(async () => {
-    t = await startTestApp(db, { SIMULATOR_TIME_SCALE: '1000', PAYMENT_TIMEOUT_SECONDS: '3', PAYMENT_QUERY_DELAYS: '1,2' });
+  beforeAll(() => {
+    ({ t, admin, alice } = fx);
     sim = t.app.providers.simulator.wechatpay!;
-    admin = t.token('root', 'admin');
-    alice = t.token('alice');
-    await t.gql(`mutation { createProduct(input: { sku: "TEA", name: "Tea", priceAmount: 10000, stock: 100 }) { id } }`, {}, admin);
   });
   afterEach(() => sim.setRefundBehaviour('success'));
-  afterAll(async () => {
-    await Promise.all(subscribers.map((s) => s.close()));
-    await t?.close();
-  });
 
-  const newOrder = async (quantity = 1) =>
-    (await t.gql(`mutation($q: Int!) { createOrder(input: { items: [{ sku: "TEA", quantity: $q }] }) { id totalAmount } }`, { q: quantity }, alice)).data
-      .createOrder as { id: string; totalAmount: number };
   const pay = async (orderId: string, channel = 'WECHAT_NATIVE', extra: Record<string, unknown> = {}) => {
     const res = await t.gql(PAY, { input: { orderId, channel, ...extra } }, alice);
     expect(res.errors).toBeUndefined();
     return res.data.payOrder as { payment: { id: string; paymentNo: string }; qrCodeUrl: string };
   };
   const order = async (id: string) => (await t.gql(ORDER, { id }, admin)).data.order;
-  const stock = async () => (await t.gql(`{ products { sku stock } }`, {}, admin)).data.products[0].stock as number;
   const simTx = (paymentNo: string) => WechatPayStore.toWire(sim.store.find({ out_trade_no: paymentNo })!);
-  const subscribe = (orderId: string) => {
-    const s = new Subscriber(t.url, alice, PAYMENT_STATUS_SUBSCRIPTION, { orderId });
-    subscribers.push(s);
-    return s;
-  };
   /** WeChat Pay's side of a race: the payment succeeds there after (or while) we closed it. */
   const providerSaysPaid = async (paymentNo: string) => {
     const stored = sim.store.find({ out_trade_no: paymentNo })!;

@@ -6,6 +6,7 @@ import type { StripeSimulator } from '../../src/simulators/stripe';
 import type { UnionPaySimulator } from '../../src/simulators/unionpay';
 import type { WechatPaySimulator } from '../../src/simulators/wechatpay';
 import { codeOf, startTestApp, type Db, type TestApp } from '../helpers/app';
+import { eventually } from '../helpers/lifecycle';
 
 const PAY = `mutation($input: PayOrderInput!) { payOrder(input: $input) { payment { id paymentNo } qrCodeUrl clientSecret } }`;
 const ORDER = `query($id: ID!) { order(id: $id) { status paidAmount payments { paymentNo status } refunds { refundNo status reason } history { to actor } } }`;
@@ -37,16 +38,6 @@ interface Report {
   openCount: number;
   discrepancies: Discrepancy[];
   [k: string]: unknown;
-}
-
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const databases: Db[] = inject('postgres') ? ['sqlite', 'postgresql'] : ['sqlite'];
