@@ -2,11 +2,11 @@ import { UniqueConstraintViolationException, raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/knex';
 import type { Orm } from '../shared/db/orm';
 import { DEFAULT_MERCHANT_ID, isId } from '../shared/db/entity';
-import { Sql, readInt } from '../shared/db/sql';
+import { Sql, readDate, readInt } from '../shared/db/sql';
 import { DomainError, ErrorCode, badInput, notFound } from '../shared/errors';
 import type { OrderItem } from '../orders/order.entity';
 import { Coupon, CouponKind } from './coupon.entity';
-import type { CatalogProduct } from './pricing';
+import type { CatalogProduct, CouponTerms } from './pricing';
 import { Product } from './product.entity';
 
 export interface ProductInput {
@@ -117,13 +117,13 @@ export class CatalogService {
    * One hand-written read of plain rows (shared/db/sql.ts) for previewOrder; createOrder prices from `reserveLines`.
    */
   async productsForLines(
-    em: EntityManager,
+    sql: Sql,
     lines: ReadonlyArray<{ sku: string; quantity: number }>,
     merchantId = DEFAULT_MERCHANT_ID,
   ): Promise<Array<{ product: CatalogProduct; quantity: number }>> {
     assertDistinctLines(lines);
     const skus = lines.map((l) => l.sku);
-    const rows = await new Sql(em).rows<ProductRow>(
+    const rows = await sql.rows<ProductRow>(
       `select ${PRODUCT_COLUMNS} from products where merchant_id = ? and sku in (${skus.map(() => '?').join(', ')})`,
       [merchantId, ...skus],
     );
@@ -135,20 +135,33 @@ export class CatalogService {
     });
   }
 
-  async findCoupon(em: EntityManager, code: string, merchantId = DEFAULT_MERCHANT_ID): Promise<Coupon> {
-    const coupon = await em.findOne(Coupon, { merchantId, code }, { disableIdentityMap: true });
-    if (!coupon) throw new DomainError(ErrorCode.COUPON_INVALID, `Coupon ${code} does not exist`);
-    return coupon;
+  async findCoupon(sql: Sql, code: string, merchantId = DEFAULT_MERCHANT_ID): Promise<CouponTerms> {
+    const r = await sql.one<CouponRow>(
+      `select id, code, kind, value, min_spend_amount, starts_at, ends_at, usage_limit, used_count from coupons
+       where merchant_id = ? and code = ?`,
+      [merchantId, code],
+    );
+    if (!r) throw new DomainError(ErrorCode.COUPON_INVALID, `Coupon ${code} does not exist`);
+    return {
+      id: r.id,
+      code: r.code,
+      kind: r.kind as CouponKind,
+      value: readInt(r.value),
+      minSpendAmount: readInt(r.min_spend_amount),
+      startsAt: readDate(r.starts_at),
+      endsAt: readDate(r.ends_at),
+      usageLimit: r.usage_limit == null ? null : readInt(r.usage_limit),
+      usedCount: readInt(r.used_count),
+    };
   }
 
   /** Takes one use of a coupon; COUPON_INVALID when a concurrent order took the last one. */
-  async takeCoupon(em: EntityManager, coupon: Coupon): Promise<void> {
-    const res = await em
-      .createQueryBuilder(Coupon)
-      .update({ usedCount: raw('used_count + 1') })
-      .where('id = ? and (usage_limit is null or usage_limit > used_count)', [coupon.id])
-      .execute('run');
-    if (!res.affectedRows) throw new DomainError(ErrorCode.COUPON_INVALID, `Coupon ${coupon.code} has been used up`);
+  async takeCoupon(sql: Sql, coupon: CouponTerms): Promise<void> {
+    const taken = await sql.run(
+      'update coupons set used_count = used_count + 1 where id = ? and (usage_limit is null or usage_limit > used_count)',
+      [coupon.id],
+    );
+    if (!taken) throw new DomainError(ErrorCode.COUPON_INVALID, `Coupon ${coupon.code} has been used up`);
   }
 
   async releaseCoupon(em: EntityManager, couponId: string): Promise<void> {
@@ -166,12 +179,11 @@ export class CatalogService {
    * for every line first, as `productsForLines` does), otherwise OUT_OF_STOCK.
    */
   async reserveLines(
-    em: EntityManager,
+    sql: Sql,
     lines: ReadonlyArray<{ sku: string; quantity: number }>,
     merchantId = DEFAULT_MERCHANT_ID,
   ): Promise<Array<{ product: CatalogProduct; quantity: number }>> {
     assertDistinctLines(lines);
-    const sql = new Sql(em);
     const reserved: Array<{ product: CatalogProduct; quantity: number }> = [];
     for (const { sku, quantity } of lines) {
       const [r] = await sql.rows<ProductRow>(
@@ -180,7 +192,7 @@ export class CatalogService {
         [quantity, new Date(), merchantId, sku, sql.bool(true), quantity],
       );
       if (!r) {
-        await this.productsForLines(em, lines, merchantId); // BAD_USER_INPUT for an unknown or inactive SKU
+        await this.productsForLines(sql, lines, merchantId); // BAD_USER_INPUT for an unknown or inactive SKU
         throw new DomainError(ErrorCode.OUT_OF_STOCK, `Not enough stock for ${sku}`, { sku });
       }
       reserved.push({ product: catalogProduct(r), quantity });
@@ -200,6 +212,18 @@ export class CatalogService {
 }
 
 const PRODUCT_COLUMNS = 'id, sku, name, price_amount, currency, active';
+
+interface CouponRow {
+  id: string;
+  code: string;
+  kind: string;
+  value: number;
+  min_spend_amount: number;
+  starts_at: unknown;
+  ends_at: unknown;
+  usage_limit: number | null;
+  used_count: number;
+}
 
 interface ProductRow {
   id: string;

@@ -23,6 +23,12 @@ export interface Quote {
 /** What pricing and stock reservation need of a product. */
 export type CatalogProduct = Pick<Product, 'id' | 'sku' | 'name' | 'priceAmount' | 'currency' | 'active'>;
 
+/** What pricing needs of a coupon (read by hand on createOrder's hot path: CatalogService.findCoupon). */
+export type CouponTerms = Pick<
+  Coupon,
+  'id' | 'code' | 'kind' | 'value' | 'minSpendAmount' | 'startsAt' | 'endsAt' | 'usageLimit' | 'usedCount'
+>;
+
 /** Largest total an order may have: GraphQL's Int is 32-bit. */
 export const MAX_ORDER_TOTAL = 2_000_000_000;
 
@@ -33,7 +39,7 @@ export const MAX_ORDER_TOTAL = 2_000_000_000;
  */
 export function priceOrder(
   lines: ReadonlyArray<{ product: CatalogProduct; quantity: number }>,
-  coupon: Coupon | null,
+  coupon: CouponTerms | null,
   shipping: ShippingRule,
   now: Date,
 ): Quote {
@@ -69,10 +75,10 @@ export function priceOrder(
 }
 
 /** The discount a coupon gives on `subtotal`, or COUPON_INVALID with the reason. */
-export function couponDiscount(coupon: Coupon, subtotal: number, now: Date): number {
+export function couponDiscount(coupon: CouponTerms, subtotal: number, now: Date): number {
   const invalid = (why: string) => new DomainError(ErrorCode.COUPON_INVALID, `Coupon ${coupon.code} ${why}`);
-  if (coupon.startsAt && now < new Date(coupon.startsAt)) throw invalid('is not valid yet');
-  if (coupon.endsAt && now >= new Date(coupon.endsAt)) throw invalid('has expired');
+  if (coupon.startsAt && now < coupon.startsAt) throw invalid('is not valid yet');
+  if (coupon.endsAt && now >= coupon.endsAt) throw invalid('has expired');
   if (coupon.usageLimit != null && coupon.usedCount >= coupon.usageLimit) throw invalid('has been used up');
   if (subtotal < coupon.minSpendAmount) throw invalid(`needs a subtotal of at least ${coupon.minSpendAmount}`);
   if (coupon.kind === CouponKind.FIXED) return Math.min(coupon.value, subtotal);

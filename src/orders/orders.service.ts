@@ -56,7 +56,7 @@ export class OrdersService {
   ) {}
 
   async preview(user: User, input: OrderLinesInput): Promise<Quote> {
-    return this.quote(this.orm.em.fork(), input, new Date());
+    return this.quote(Sql.on(this.orm.em.fork()), input, new Date());
   }
 
   /**
@@ -70,7 +70,7 @@ export class OrdersService {
     const key = input.idempotencyKey ?? null;
     for (let attempt = 1; ; attempt++) {
       try {
-        const order = await this.orm.em.fork().transactional((tx) => this.insert(tx, user, input, key, requestHash));
+        const order = await Sql.transaction(this.orm.em, (sql) => this.insert(sql, user, input, key, requestHash));
         this.metrics?.ordersCreated.inc();
         return order;
       } catch (err) {
@@ -192,21 +192,21 @@ export class OrdersService {
     }
   }
 
-  private async quote(em: EntityManager, input: OrderLinesInput, now: Date, reserve = false) {
-    const lines = reserve ? await this.catalog.reserveLines(em, input.items) : await this.catalog.productsForLines(em, input.items);
-    const coupon = input.couponCode ? await this.catalog.findCoupon(em, input.couponCode) : null;
+  private async quote(sql: Sql, input: OrderLinesInput, now: Date, reserve = false) {
+    const lines = reserve ? await this.catalog.reserveLines(sql, input.items) : await this.catalog.productsForLines(sql, input.items);
+    const coupon = input.couponCode ? await this.catalog.findCoupon(sql, input.couponCode) : null;
     return { lines, coupon, ...priceOrder(lines, coupon, this.shipping, now) };
   }
 
   private async insert(
-    tx: EntityManager,
+    sql: Sql,
     user: User,
     input: CreateOrderInput,
     idempotencyKey: string | null,
     requestHash: string,
   ): Promise<Order> {
     const now = new Date();
-    const { coupon, ...quote } = await this.quote(tx, input, now, true);
+    const { coupon, ...quote } = await this.quote(sql, input, now, true);
     const order = Object.assign(new Order(), {
       merchantId: DEFAULT_MERCHANT_ID,
       orderNo: newOrderNo(now),
@@ -232,7 +232,6 @@ export class OrdersService {
       version: 1,
     } satisfies Partial<Order>);
     // Hand-written statements (shared/db/sql.ts).
-    const sql = new Sql(tx);
     await sql.run(
       `insert into orders (id, merchant_id, created_at, updated_at, order_no, status, customer_id, items, currency,
          subtotal_amount, discount_amount, shipping_amount, total_amount, paid_amount, refunded_amount, coupon_code,
@@ -245,7 +244,7 @@ export class OrdersService {
         requestHash,
       ],
     );
-    if (coupon) await this.catalog.takeCoupon(tx, coupon);
+    if (coupon) await this.catalog.takeCoupon(sql, coupon);
     await recordCreation(sql, order, { actor: actorOf(user), reason: 'order created' }, now);
     return order;
   }

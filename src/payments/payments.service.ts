@@ -130,8 +130,7 @@ export class PaymentsService {
     };
     // The session and PENDING_PAYMENT → PAYING in one transaction of conditional statements: a callback may have beaten
     // us here (paid before the create call returned), and then its result stands.
-    await this.outbox.transaction(this.orm.em.fork(), async (tx, emit) => {
-      const sql = new Sql(tx);
+    await this.outbox.sqlTransaction(async (sql, emit) => {
       const [saved] = await sql.rows<{ status: PaymentStatus }>(
         `update payments set session = ?, provider_reference = coalesce(?, provider_reference),
            provider_data = ${sql.jsonSetKey('provider_data', 'create')}, updated_at = ?, version = version + 1
@@ -158,7 +157,7 @@ export class PaymentsService {
     const em = this.orm.em.fork();
     // Every column of the payments table, from the entity's metadata, prefixed apart from the order's.
     const columns = em.getMetadata().get(Payment.name).props.flatMap((prop) => prop.fieldNames ?? []);
-    const rows = await new Sql(em).rows<Record<string, unknown>>(
+    const rows = await Sql.on(em).rows<Record<string, unknown>>(
       `select o.*, ${columns.map((c) => `p.${c} as p_${c}`).join(', ')}
        from orders o left join payments p on p.order_id = o.id and p.status in (${OPEN_AT_PROVIDER.map(() => '?').join(', ')})
        where o.id = ? order by p.id`,
@@ -193,7 +192,7 @@ export class PaymentsService {
       updatedAt: now,
       version: 1,
     } satisfies Partial<Payment>);
-    const inserted = await new Sql(this.orm.em.fork()).run(
+    const inserted = await Sql.on(this.orm.em.fork()).run(
       `insert into payments (id, merchant_id, created_at, updated_at, order_id, payment_no, channel, status, amount, currency,
          expires_at, next_query_at, attempts, version)
        select ?, ?, ?, ?, id, ?, ?, ?, ?, ?, ?, ?, 0, 1 from orders
@@ -252,12 +251,11 @@ export class PaymentsService {
     inbox?: InboxEntry,
     expect?: NotificationClaim,
   ): Promise<ApplyOutcome> {
-    let autoRefund: Refund | null = null as Refund | null;
+    let autoRefundId: string | null = null;
     const outcome = await this.retryOnConflict(async () => {
-      autoRefund = null;
+      autoRefundId = null;
       try {
-        return await this.outbox.transaction(this.orm.em.fork(), async (tx, emit) => {
-          const sql = new Sql(tx);
+        return await this.outbox.sqlTransaction(async (sql, emit) => {
           const row = await sql.one<PaymentWithOrderRow>(PAYMENT_WITH_ORDER, [paymentNo]);
           if (!row) {
             if (expect) throw new NotificationMismatch(`unknown payment ${paymentNo}`);
@@ -265,9 +263,9 @@ export class PaymentsService {
           }
           const p = paymentState(row);
           if (expect) checkClaim(p, expect);
-          const applied = await this.applyToPayment(tx, sql, emit, p, orderState(row), result, actor);
-          if (applied instanceof Refund) autoRefund = applied;
-          const outcome: ApplyOutcome = applied === 'noop' ? 'duplicate' : 'applied';
+          const applied = await this.applyToPayment(sql, emit, p, orderState(row), result, actor);
+          if (applied.refundId) autoRefundId = applied.refundId;
+          const outcome: ApplyOutcome = applied.changed ? 'applied' : 'duplicate';
           if (inbox) await this.recordInbox(sql, inbox, paymentNo, outcome);
           return outcome;
         });
@@ -280,27 +278,26 @@ export class PaymentsService {
         throw err;
       }
     });
-    if (autoRefund) {
-      await this.submitRefund(autoRefund.id).catch((err) => this.log.error({ err }, 'automatic refund refused by the provider'));
+    if (autoRefundId) {
+      await this.submitRefund(autoRefundId).catch((err) => this.log.error({ err }, 'automatic refund refused by the provider'));
     }
     return outcome;
   }
 
   private async applyToPayment(
-    tx: EntityManager,
     sql: Sql,
     emit: Emit,
     p: PaymentState,
     order: OrderState,
     result: PaymentResult,
     actor: string,
-  ): Promise<'noop' | 'changed' | Refund> {
+  ): Promise<{ changed: boolean; refundId?: string }> {
     const now = new Date();
     const raw = JSON.stringify(result.raw ?? null);
     if (result.status !== 'SUCCEEDED') {
       // A FAILED attempt may still be payable at the provider (a declined card, a failed QR scan): closing ends it.
       const closesFailed = p.status === PaymentStatus.FAILED && result.status === 'CLOSED';
-      if (p.status !== PaymentStatus.PENDING && !closesFailed) return 'noop';
+      if (p.status !== PaymentStatus.PENDING && !closesFailed) return { changed: false };
       const status = result.status === 'FAILED' ? PaymentStatus.FAILED : PaymentStatus.CLOSED;
       await sql.runOne(
         `update payments set status = ?, closed_at = ${status === PaymentStatus.CLOSED ? '?' : 'closed_at'}, failure_reason = ?,
@@ -310,9 +307,9 @@ export class PaymentsService {
         `payment ${p.paymentNo}`,
       );
       emit(orderTopic(order.id), statusPayload(order, { ...p, status }));
-      return 'changed';
+      return { changed: true };
     }
-    if (p.status === PaymentStatus.SUCCEEDED) return 'noop';
+    if (p.status === PaymentStatus.SUCCEEDED) return { changed: false };
     // A FAILED attempt was one declined try, not the end: the customer may still pay it (Stripe keeps the intent
     // payable after payment_failed). Only a CLOSED payment is no longer the order's.
     const wasLive = p.status === PaymentStatus.PENDING || p.status === PaymentStatus.FAILED;
@@ -333,23 +330,20 @@ export class PaymentsService {
       await transitionRow(sql, order, path, by, { paid_amount: p.amount, paid_at: paidAt, paid_payment_id: p.id }, now);
       order.paidAmount = p.amount;
       emit(orderTopic(order.id), statusPayload(order, paid));
-      return 'changed';
+      return { changed: true };
     }
     // Money arrived for a payment that can no longer go into the order: record it and give it back at once.
     const reason = PAID_ORDER.has(order.status) ? 'duplicate payment' : 'paid after close';
-    const refund = tx.create(Refund, {
-      merchantId: p.merchantId,
-      orderId: order.id,
-      paymentId: p.id,
-      refundNo: newMerchantNo('R', now),
-      amount: p.amount,
-      reason,
-      requestedBy: 'system',
-      nextQueryAt: now,
-    });
+    const refundId = newId();
+    await sql.run(
+      `insert into refunds (id, merchant_id, created_at, updated_at, order_id, payment_id, refund_no, amount, status, reason,
+         requested_by, next_query_at, attempts, version)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'system', ?, 0, 1)`,
+      [refundId, p.merchantId, now, now, order.id, p.id, newMerchantNo('R', now), p.amount, RefundStatus.PENDING, reason, now],
+    );
     this.log.warn({ paymentNo: p.paymentNo, orderNo: order.orderNo, reason }, 'refunding a payment that cannot go into its order');
     emit(orderTopic(order.id), statusPayload(order, paid));
-    return refund;
+    return { changed: true, refundId };
   }
 
   /** Asks the provider about a payment now and applies what it says (query fallback and admin `syncPayment`). */
@@ -595,7 +589,7 @@ export class PaymentsService {
           } else if (refund.status === RefundStatus.PENDING && extra.providerRefundId && !refund.providerRefundId) {
             refund.providerRefundId = extra.providerRefundId;
           }
-          if (inbox) await this.recordInbox(new Sql(tx), inbox, null, outcome);
+          if (inbox) await this.recordInbox(Sql.on(tx), inbox, null, outcome);
           return outcome;
         });
       } catch (err) {

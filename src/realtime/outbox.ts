@@ -45,20 +45,41 @@ export class Outbox {
     private readonly log: Logger,
   ) {}
 
+  /** ORM work (entities through the unit of work) in one transaction, with the events it emits. */
   async transaction<T>(em: EntityManager, work: (tx: EntityManager, emit: Emit) => Promise<T>): Promise<T> {
+    return this.withEvents((emit, write) =>
+      em.transactional(async (tx) => {
+        const out = await work(tx, emit);
+        await write(Sql.on(tx));
+        return out;
+      }),
+    );
+  }
+
+  /** Hand-written statements in one transaction (Sql.transaction, the hot paths), with the events they emit. */
+  async sqlTransaction<T>(work: (sql: Sql, emit: Emit) => Promise<T>): Promise<T> {
+    return this.withEvents((emit, write) =>
+      Sql.transaction(this.orm.em, async (sql) => {
+        const out = await work(sql, emit);
+        await write(sql);
+        return out;
+      }),
+    );
+  }
+
+  /** Collects the events a transaction emits, writes them as its last statement, and publishes them after commit. */
+  private async withEvents<T>(run: (emit: Emit, write: (sql: Sql) => Promise<void>) => Promise<T>): Promise<T> {
     const messages: OutboxRow[] = [];
-    const result = await em.transactional(async (tx) => {
-      const emit: Emit = (topic, payload) => void messages.push({ id: newId(), topic, payload, createdAt: new Date() });
-      const out = await work(tx, emit);
-      // One INSERT for the transaction's events, written by hand (not through the unit of work: see shared/db/sql.ts).
-      if (messages.length) {
-        await new Sql(tx).run(
-          `insert into outbox (id, topic, payload, created_at) values ${messages.map(() => '(?, ?, ?, ?)').join(', ')}`,
-          messages.flatMap((m) => [m.id, m.topic, JSON.stringify(m.payload), m.createdAt]),
-        );
-      }
-      return out;
-    });
+    const emit: Emit = (topic, payload) => void messages.push({ id: newId(), topic, payload, createdAt: new Date() });
+    // One INSERT for the transaction's events, written by hand (not through the unit of work: see shared/db/sql.ts).
+    const write = async (sql: Sql) => {
+      if (!messages.length) return;
+      await sql.run(
+        `insert into outbox (id, topic, payload, created_at) values ${messages.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        messages.flatMap((m) => [m.id, m.topic, JSON.stringify(m.payload), m.createdAt]),
+      );
+    };
+    const result = await run(emit, write);
     if (messages.length) await this.deliver(messages);
     return result;
   }
