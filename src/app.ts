@@ -12,7 +12,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { AppConfig } from './config/config';
 import { CallbackProcessor } from './callbacks/processor';
-import { notifyRouter } from './callbacks/notify.routes';
+import { notifyHandler } from './callbacks/notify.routes';
 import { CatalogService } from './catalog/catalog.service';
 import { checkoutRouter } from './checkout/checkout.routes';
 import { OrdersService } from './orders/orders.service';
@@ -59,8 +59,9 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   let ready = false;
+  let notify: ReturnType<typeof notifyHandler> | null = null;
   const server = createServer((req, res) => {
-    if (ready) return void app(req, res);
+    if (ready) return void (notify?.(req, res) || app(req, res));
     res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"starting"}');
   });
   await new Promise<void>((resolve, reject) => {
@@ -146,8 +147,8 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
     res.send(await metrics.registry.metrics());
   });
 
-  // Raw-body routes first: providers' signatures cover the exact bytes.
-  app.use('/notify', notifyRouter(callbacks, log));
+  // Provider callbacks are answered in front of Express (callbacks/notify.routes.ts); simulators read raw bodies too.
+  notify = notifyHandler(callbacks, log);
   for (const sim of providers.routes) app.use(sim.path, sim.router);
 
   app.use(checkoutRouter());

@@ -176,6 +176,19 @@ describe.each(setups)('paying with WeChat Pay on %s: payOrder, the simulator, th
       expect(rejected.length).toBeGreaterThanOrEqual(6);
     });
 
+    it('a body over 256 KB is refused with 413 before it is read further; an unknown provider path is 404; neither is recorded', async () => {
+      const before = (await notifications()).length;
+      const n = sim.buildNotification(mchid, { eventType: 'TRANSACTION.SUCCESS', resource: transaction() });
+      const huge = n.rawBody.replace('"id":"', `"padding":"${'x'.repeat(300 * 1024)}","id":"`);
+      const tooBig = await deliver(huge, sim.signNotification(huge));
+      expect(tooBig.status).toBe(413);
+      expect(await tooBig.json()).toMatchObject({ code: 'FAIL' });
+      const unknown = await fetch(`${t.url}/notify/paypal`, { method: 'POST', headers: n.headers, body: n.rawBody });
+      expect(unknown.status).toBe(404);
+      expect((await orderState(order.id)).status).toBe('PAYING');
+      expect(await notifications()).toHaveLength(before);
+    });
+
     it('verified but mismatched (amount, unknown order, other merchant) is flagged, refused, and changes nothing', async () => {
       const cases = [
         transaction({ amount: { total: order.totalAmount - 1, payer_total: order.totalAmount - 1, currency: 'CNY' } }),
