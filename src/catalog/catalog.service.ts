@@ -157,11 +157,11 @@ export class CatalogService {
 
   /** Takes one use of a coupon; COUPON_INVALID when a concurrent order took the last one. */
   async takeCoupon(sql: Sql, coupon: CouponTerms): Promise<void> {
-    const taken = await sql.run(
+    await sql.later(
       'update coupons set used_count = used_count + 1 where id = ? and (usage_limit is null or usage_limit > used_count)',
       [coupon.id],
+      () => new DomainError(ErrorCode.COUPON_INVALID, `Coupon ${coupon.code} has been used up`),
     );
-    if (!taken) throw new DomainError(ErrorCode.COUPON_INVALID, `Coupon ${coupon.code} has been used up`);
   }
 
   async releaseCoupon(em: EntityManager, couponId: string): Promise<void> {

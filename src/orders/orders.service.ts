@@ -232,7 +232,7 @@ export class OrdersService {
       version: 1,
     } satisfies Partial<Order>);
     // Hand-written statements (shared/db/sql.ts).
-    await sql.run(
+    await sql.later(
       `insert into orders (id, merchant_id, created_at, updated_at, order_no, status, customer_id, items, currency,
          subtotal_amount, discount_amount, shipping_amount, total_amount, paid_amount, refunded_amount, coupon_code,
          coupon_id, shipping_address, note, expires_at, idempotency_key, request_hash, version)

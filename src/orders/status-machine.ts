@@ -2,7 +2,7 @@ import { OptimisticLockError } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/knex';
 import { registerEnumType } from 'type-graphql';
 import { newId } from '../shared/db/entity';
-import type { Sql } from '../shared/db/sql';
+import { readInt, type Sql } from '../shared/db/sql';
 import { DomainError, ErrorCode } from '../shared/errors';
 import { OrderEvent } from './order-event.entity';
 import type { Order } from './order.entity';
@@ -83,7 +83,8 @@ export interface OrderRowState {
  * succeeds before payOrder recorded PAYING).
  *
  * `guard: 'version'` (the default) updates only the version the order was read at: a concurrent change makes it miss
- * and throws OptimisticLockError, as `transition` does, so the caller retries on fresh data. `guard: 'status'` updates
+ * and fails the transaction with OptimisticLockError, as `transition` does, so the caller retries on fresh data (the
+ * writes are queued with `Sql.later`, so the miss surfaces when the transaction's writes are sent). `guard: 'status'` updates
  * only while the order is still in the status it was read in, and answers false (nothing written) otherwise: for
  * steps that simply do not happen once the order has moved on.
  */
@@ -104,27 +105,28 @@ export async function transitionRow(
     return step;
   });
   const columns = Object.keys(set);
-  const [updated] = await sql.rows<{ version: number }>(
-    `update orders set status = ?, updated_at = ?, version = version + 1${columns.map((c) => `, ${c} = ?`).join('')}
-     where id = ? and ${guard === 'version' ? 'version' : 'status'} = ? returning version`,
-    [from, at, ...columns.map((c) => set[c]), order.id, guard === 'version' ? order.version : order.status],
-  );
-  if (!updated) {
-    if (guard === 'version') throw new OptimisticLockError(`order ${order.id} was changed concurrently`);
-    return false;
+  const update = `update orders set status = ?, updated_at = ?, version = version + 1${columns.map((c) => `, ${c} = ?`).join('')}
+     where id = ? and ${guard} = ?`;
+  const params = [from, at, ...columns.map((c) => set[c]), order.id, guard === 'version' ? order.version : order.status];
+  if (guard === 'version') {
+    await sql.later(update, params, () => new OptimisticLockError(`order ${order.id} was changed concurrently`));
+    order.version += 1;
+  } else {
+    const [updated] = await sql.rows<{ version: number }>(`${update} returning version`, params);
+    if (!updated) return false;
+    order.version = readInt(updated.version);
   }
-  await sql.run(
+  await sql.later(
     `insert into order_events (id, order_id, from_status, to_status, actor, reason, at) values ${steps.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
     steps.flatMap((s) => [newId(), order.id, s.from, s.to, by.actor, by.reason ?? null, at]),
   );
   order.status = from;
-  order.version = Number(updated.version);
   return true;
 }
 
 /** The first history row of a new order (`null` → its initial status), written with the order's insert. */
 export async function recordCreation(sql: Sql, order: { id: string; status: OrderStatus }, by: TransitionBy, at: Date): Promise<void> {
-  await sql.run('insert into order_events (id, order_id, from_status, to_status, actor, reason, at) values (?, ?, null, ?, ?, ?, ?)', [
+  await sql.later('insert into order_events (id, order_id, from_status, to_status, actor, reason, at) values (?, ?, null, ?, ?, ?, ?)', [
     newId(),
     order.id,
     order.status,

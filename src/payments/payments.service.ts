@@ -60,6 +60,8 @@ export interface PaymentsSettings {
   queryDelays: number[];
 }
 
+const changedConcurrently = (p: { paymentNo: string }) => () => new OptimisticLockError(`payment ${p.paymentNo} was changed concurrently`);
+
 /** Payments that may still be payable at the provider, so they are closed there when the order moves on. */
 const OPEN_AT_PROVIDER = [PaymentStatus.PENDING, PaymentStatus.FAILED];
 const LIVE_ORDER = new Set([OrderStatus.PENDING_PAYMENT, OrderStatus.PAYING]);
@@ -299,12 +301,12 @@ export class PaymentsService {
       const closesFailed = p.status === PaymentStatus.FAILED && result.status === 'CLOSED';
       if (p.status !== PaymentStatus.PENDING && !closesFailed) return { changed: false };
       const status = result.status === 'FAILED' ? PaymentStatus.FAILED : PaymentStatus.CLOSED;
-      await sql.runOne(
+      await sql.later(
         `update payments set status = ?, closed_at = ${status === PaymentStatus.CLOSED ? '?' : 'closed_at'}, failure_reason = ?,
            next_query_at = null, provider_data = ${sql.jsonSetKey('provider_data', 'result')}, updated_at = ?, version = version + 1
          where id = ? and version = ?`,
         [status, ...(status === PaymentStatus.CLOSED ? [now] : []), result.reason?.slice(0, 200) ?? null, raw, now, p.id, p.version],
-        `payment ${p.paymentNo}`,
+        changedConcurrently(p),
       );
       emit(orderTopic(order.id), statusPayload(order, { ...p, status }));
       return { changed: true };
@@ -315,12 +317,12 @@ export class PaymentsService {
     const wasLive = p.status === PaymentStatus.PENDING || p.status === PaymentStatus.FAILED;
     const paidAt = result.paidAt ?? now;
     const transactionId = result.providerTransactionId ?? p.providerTransactionId;
-    await sql.runOne(
+    await sql.later(
       `update payments set status = 'SUCCEEDED', provider_transaction_id = ?, paid_at = ?, next_query_at = null,
          provider_data = ${sql.jsonSetKey('provider_data', 'result')}, updated_at = ?, version = version + 1
        where id = ? and version = ?`,
       [transactionId, paidAt, raw, now, p.id, p.version],
-      `payment ${p.paymentNo}`,
+      changedConcurrently(p),
     );
     const paid = { ...p, status: PaymentStatus.SUCCEEDED };
 
@@ -335,7 +337,7 @@ export class PaymentsService {
     // Money arrived for a payment that can no longer go into the order: record it and give it back at once.
     const reason = PAID_ORDER.has(order.status) ? 'duplicate payment' : 'paid after close';
     const refundId = newId();
-    await sql.run(
+    await sql.later(
       `insert into refunds (id, merchant_id, created_at, updated_at, order_id, payment_id, refund_no, amount, status, reason,
          requested_by, next_query_at, attempts, version)
        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'system', ?, 0, 1)`,
@@ -606,7 +608,7 @@ export class PaymentsService {
 
   private async recordInbox(sql: Sql, inbox: InboxEntry, paymentNo: string | null, outcome: ApplyOutcome): Promise<void> {
     const applied = outcome === 'applied';
-    await sql.run(
+    await sql.later(
       `insert into payment_notifications (id, provider, notification_id, payment_no, received_at, outcome, flagged, reason,
          applied_key, raw_body, payload) values (?, ?, ?, ?, ?, ?, ?, null, ?, ?, ?)`,
       [

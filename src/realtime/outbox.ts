@@ -74,7 +74,7 @@ export class Outbox {
     // One INSERT for the transaction's events, written by hand (not through the unit of work: see shared/db/sql.ts).
     const write = async (sql: Sql) => {
       if (!messages.length) return;
-      await sql.run(
+      await sql.later(
         `insert into outbox (id, topic, payload, created_at) values ${messages.map(() => '(?, ?, ?, ?)').join(', ')}`,
         messages.flatMap((m) => [m.id, m.topic, JSON.stringify(m.payload), m.createdAt]),
       );

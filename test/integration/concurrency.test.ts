@@ -32,6 +32,18 @@ describe.each(databases)('concurrency on %s', (db) => {
     expect(all.data.orders.edges).toHaveLength(5);
   });
 
+  it('10 concurrent orders for the last use of a coupon: one order, the rest COUPON_INVALID with their stock given back', async () => {
+    await t.gql(`mutation { createProduct(input: { sku: "LAST", name: "Last", priceAmount: 1000, stock: 50 }) { id } }`, {}, admin);
+    await t.gql(`mutation { createCoupon(input: { code: "ONCE", kind: FIXED, value: 100, usageLimit: 1 }) { id } }`, {}, admin);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => createOrder(t.token(`saver${i}`), { items: [{ sku: 'LAST', quantity: 2 }], couponCode: 'ONCE' })),
+    );
+    expect(results.filter((r) => r.data?.createOrder)).toHaveLength(1);
+    expect(results.filter((r) => r.errors).map(codeOf)).toEqual(Array(9).fill('COUPON_INVALID'));
+    const stock = (await t.gql(`{ products { sku stock } }`, {}, admin)).data.products.find((p: any) => p.sku === 'LAST').stock;
+    expect(stock).toBe(48);
+  });
+
   it('the same idempotency key sent 10 times at once creates one order', async () => {
     await t.gql(`mutation { createProduct(input: { sku: "IDEM", name: "Idem", priceAmount: 100, stock: 100 }) { id } }`, {}, admin);
     const dave = t.token('dave');

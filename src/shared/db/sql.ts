@@ -1,4 +1,3 @@
-import { OptimisticLockError } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/knex';
 
 /**
@@ -16,6 +15,7 @@ import type { EntityManager } from '@mikro-orm/knex';
  */
 export class Sql {
   readonly dialect: 'sqlite' | 'postgresql';
+  private readonly queued: Array<{ sql: string; params: unknown[]; miss?: () => Error }> = [];
 
   /** `connection`: a connection this Sql holds for a transaction of its own (`Sql.transaction`). */
   private constructor(
@@ -45,6 +45,7 @@ export class Sql {
     try {
       await sql.control('begin');
       const out = await work(sql);
+      await sql.flush();
       await sql.control('commit');
       return out;
     } catch (err) {
@@ -66,6 +67,7 @@ export class Sql {
   }
 
   async rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    await this.flush();
     return (await this.execute(sql, params, 'all')) as T[];
   }
 
@@ -75,8 +77,8 @@ export class Sql {
 
   /** Runs a write; answers the number of rows it changed. */
   async run(sql: string, params: unknown[] = []): Promise<number> {
-    const res = await this.execute(sql, params, 'run');
-    return (res as { affectedRows?: number }).affectedRows ?? 0;
+    await this.flush();
+    return (await this.execute(sql, params, 'run')) as number;
   }
 
   /**
@@ -87,7 +89,7 @@ export class Sql {
    * cost more CPU than the statement itself on these paths (README, "Performance"). Driver errors are mapped to
    * MikroORM's exceptions, so a duplicate key is still a UniqueConstraintViolationException.
    */
-  private async execute(sql: string, params: unknown[], method: 'all' | 'run'): Promise<unknown> {
+  private async execute(sql: string, params: unknown[], method: 'all' | 'run'): Promise<unknown[] | number> {
     const ctx = this.connection ? null : this.em.getTransactionContext<{ client: KnexClient }>();
     const client = this.connection ? null : ctx ? ctx.client : knexClient(this.em);
     const connection = this.connection ?? (await client!.acquireConnection());
@@ -95,11 +97,10 @@ export class Sql {
       if (this.dialect === 'sqlite') {
         const statement = sqliteStatement(connection as SqliteConnection, sql);
         const values = params.map(sqliteValue);
-        if (method === 'all') return statement.all(values);
-        return { affectedRows: statement.run(values).changes };
+        return method === 'all' ? statement.all(values) : statement.run(values).changes;
       }
       const res = await (connection as PgConnection).query({ name: pgName(sql), text: pgText(sql), values: params.map(pgValue) });
-      return method === 'all' ? res.rows : { affectedRows: res.rowCount ?? 0 };
+      return method === 'all' ? res.rows : (res.rowCount ?? 0);
     } catch (err) {
       throw this.em.getDriver().convertException(err as Error);
     } finally {
@@ -107,9 +108,42 @@ export class Sql {
     }
   }
 
-  /** A conditional update that must change exactly one row; otherwise a concurrent change won (callers retry). */
-  async runOne(sql: string, params: unknown[], what: string): Promise<void> {
-    if ((await this.run(sql, params)) !== 1) throw new OptimisticLockError(`${what} was changed concurrently`);
+  /**
+   * Queues a write whose answer nobody waits for (an insert, a guarded update) in this Sql's transaction. Queued
+   * writes go to the database together, before the next read or write and at the latest before COMMIT: on
+   * PostgreSQL as one statement (each write a data-modifying WITH clause: one round trip, one parse, instead of one
+   * each), on SQLite one after another (in-process calls, nothing to save). `miss`: the write must change exactly one
+   * row, otherwise the transaction fails with that error (a version-guarded update: OptimisticLockError, so the
+   * caller retries on fresh data). Outside `Sql.transaction` the write is sent at once.
+   *
+   * The writes of one batch must not touch the same row, and none may depend on another's effect: on PostgreSQL they
+   * all see the snapshot the statement started with (foreign keys are checked at its end).
+   */
+  async later(sql: string, params: unknown[], miss?: () => Error): Promise<void> {
+    this.queued.push({ sql, params, miss });
+    // Outside a transaction of its own (an ORM transaction, or none) there is no COMMIT to wait for: send it now.
+    if (!this.connection) await this.flush();
+  }
+
+  /** Sends the queued writes (see `later`). */
+  async flush(): Promise<void> {
+    if (!this.queued.length) return;
+    const batch = this.queued.splice(0);
+    let changed: number[];
+    if (this.dialect === 'sqlite' || batch.length === 1) {
+      changed = [];
+      for (const w of batch) changed.push((await this.execute(w.sql, w.params, 'run')) as number);
+    } else {
+      const [row] = (await this.execute(
+        `with ${batch.map((w, i) => `w${i} as (${w.sql} returning 1)`).join(', ')}
+         select ${batch.map((_w, i) => `(select count(*) from w${i}) as w${i}`).join(', ')}`,
+        batch.flatMap((w) => w.params),
+        'all',
+      )) as Array<Record<string, unknown>>;
+      changed = batch.map((_w, i) => readInt(row![`w${i}`]));
+    }
+    const missed = batch.findIndex((w, i) => w.miss && changed[i] !== 1);
+    if (missed >= 0) throw batch[missed]!.miss!();
   }
 
   bool(b: boolean): boolean | number {
