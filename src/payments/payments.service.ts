@@ -243,8 +243,8 @@ export class PaymentsService {
    * and the amount and currency the payment's; otherwise a NotificationMismatch is thrown and nothing is written. The
    * check reads the same row the change is made from (one read per delivery).
    *
-   * Hand-written statements (shared/db/sql.ts): one read of the payment with its order, version-guarded updates, one
-   * history insert, the inbox row and the outbox row.
+   * Hand-written statements (shared/db/sql.ts): one read of the payment with its order, then one transaction of
+   * version-guarded updates, the history, inbox and outbox rows (on PostgreSQL a single statement: `Sql.later`).
    */
   async applyPaymentResult(
     paymentNo: string,
@@ -257,14 +257,16 @@ export class PaymentsService {
     const outcome = await this.retryOnConflict(async () => {
       autoRefundId = null;
       try {
+        // Read before the transaction: every write below is guarded by the versions read here, so a concurrent change
+        // makes the transaction fail and this attempt start again, and the writes alone go as one statement.
+        const row = await Sql.on(this.orm.em).one<PaymentWithOrderRow>(PAYMENT_WITH_ORDER, [paymentNo]);
+        if (!row) {
+          if (expect) throw new NotificationMismatch(`unknown payment ${paymentNo}`);
+          return 'unknown' as const;
+        }
+        const p = paymentState(row);
+        if (expect) checkClaim(p, expect);
         return await this.outbox.sqlTransaction(async (sql, emit) => {
-          const row = await sql.one<PaymentWithOrderRow>(PAYMENT_WITH_ORDER, [paymentNo]);
-          if (!row) {
-            if (expect) throw new NotificationMismatch(`unknown payment ${paymentNo}`);
-            return 'unknown' as const;
-          }
-          const p = paymentState(row);
-          if (expect) checkClaim(p, expect);
           const applied = await this.applyToPayment(sql, emit, p, orderState(row), result, actor);
           if (applied.refundId) autoRefundId = applied.refundId;
           const outcome: ApplyOutcome = applied.changed ? 'applied' : 'duplicate';

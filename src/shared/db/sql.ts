@@ -16,6 +16,8 @@ import type { EntityManager } from '@mikro-orm/knex';
 export class Sql {
   readonly dialect: 'sqlite' | 'postgresql';
   private readonly queued: Array<{ sql: string; params: unknown[]; miss?: () => Error }> = [];
+  /** A transaction of its own has sent BEGIN (with its first statement). */
+  private began = false;
 
   /** `connection`: a connection this Sql holds for a transaction of its own (`Sql.transaction`). */
   private constructor(
@@ -37,20 +39,28 @@ export class Sql {
    * than the statements of a payment callback (README, "Performance"). `work` gets only this Sql, never an
    * EntityManager: an ORM call inside would run outside the transaction (PostgreSQL) or wait for the one connection
    * this transaction holds (SQLite).
+   *
+   * BEGIN is sent with the first statement. On PostgreSQL a transaction that is nothing but queued writes (`later`)
+   * is sent as that one statement, without BEGIN and COMMIT: a single statement is atomic on its own, and its
+   * writes' `miss` checks run inside it, so a miss undoes every write of it (see `flush`). Every round trip to
+   * PostgreSQL is a system call on each side, and on these machines system calls dominate (README, "Performance").
    */
   static async transaction<T>(em: EntityManager, work: (sql: Sql) => Promise<T>): Promise<T> {
     const client = knexClient(em);
     const connection = await client.acquireConnection();
     const sql = new Sql(em, connection);
     try {
-      await sql.control('begin');
       const out = await work(sql);
-      await sql.flush();
-      await sql.control('commit');
+      if (!sql.began && sql.dialect === 'postgresql') {
+        await sql.flush(true);
+      } else {
+        await sql.flush();
+        if (sql.began) await sql.control('commit');
+      }
       return out;
     } catch (err) {
       // After a failed COMMIT there is nothing left to roll back; the first error is the one that matters.
-      await sql.control('rollback').catch(() => undefined);
+      if (sql.began) await sql.control('rollback').catch(() => undefined);
       throw err;
     } finally {
       await client.releaseConnection(connection);
@@ -89,10 +99,15 @@ export class Sql {
    * cost more CPU than the statement itself on these paths (README, "Performance"). Driver errors are mapped to
    * MikroORM's exceptions, so a duplicate key is still a UniqueConstraintViolationException.
    */
-  private async execute(sql: string, params: unknown[], method: 'all' | 'run'): Promise<unknown[] | number> {
+  /** `begin: false`: a statement of a transaction of its own that is sent alone, without BEGIN (see `flush`). */
+  private async execute(sql: string, params: unknown[], method: 'all' | 'run', begin = true): Promise<unknown[] | number> {
     const ctx = this.connection ? null : this.em.getTransactionContext<{ client: KnexClient }>();
     const client = this.connection ? null : ctx ? ctx.client : knexClient(this.em);
     const connection = this.connection ?? (await client!.acquireConnection());
+    if (this.connection && !this.began && begin) {
+      this.began = true;
+      await this.control('begin');
+    }
     try {
       if (this.dialect === 'sqlite') {
         const statement = sqliteStatement(connection as SqliteConnection, sql);
@@ -125,21 +140,39 @@ export class Sql {
     if (!this.connection) await this.flush();
   }
 
-  /** Sends the queued writes (see `later`). */
-  async flush(): Promise<void> {
+  /**
+   * Sends the queued writes (see `later`). `alone`: they are all the transaction has (PostgreSQL, nothing sent yet),
+   * so they go as one statement outside BEGIN/COMMIT, which checks its own misses: a guarded write that did not change
+   * exactly one row makes the statement fail (a text cast to integer that cannot succeed, naming the write), and a
+   * failed statement leaves nothing behind. The check is a CASE on the write's row count, evaluated only when the
+   * count is wrong; the text includes the count, so it is no constant PostgreSQL could fold (and fail) at planning.
+   */
+  private async flush(alone = false): Promise<void> {
     if (!this.queued.length) return;
     const batch = this.queued.splice(0);
     let changed: number[];
-    if (this.dialect === 'sqlite' || batch.length === 1) {
+    if (this.dialect === 'sqlite' || (batch.length === 1 && !(alone && batch[0]!.miss))) {
       changed = [];
-      for (const w of batch) changed.push((await this.execute(w.sql, w.params, 'run')) as number);
+      for (const w of batch) changed.push((await this.execute(w.sql, w.params, 'run', !alone)) as number);
     } else {
-      const [row] = (await this.execute(
-        `with ${batch.map((w, i) => `w${i} as (${w.sql} returning 1)`).join(', ')}
-         select ${batch.map((_w, i) => `(select count(*) from w${i}) as w${i}`).join(', ')}`,
-        batch.flatMap((w) => w.params),
-        'all',
-      )) as Array<Record<string, unknown>>;
+      const checks = alone
+        ? batch.flatMap((w, i) => (w.miss ? [`case when w${i} <> 1 then ('${MISSED}' || ${i} || ' changed ' || w${i})::int end`] : []))
+        : [];
+      let row: Record<string, unknown> | undefined;
+      try {
+        [row] = (await this.execute(
+          `with ${batch.map((w, i) => `w${i} as (${w.sql} returning 1)`).join(', ')},
+             counts as (select ${batch.map((_w, i) => `(select count(*) from w${i}) as w${i}`).join(', ')})
+           select *${checks.map((c) => `, ${c}`).join('')} from counts`,
+          batch.flatMap((w) => w.params),
+          'all',
+          !alone,
+        )) as Array<Record<string, unknown>>;
+      } catch (err) {
+        const missed = new RegExp(`${MISSED}(\\d+)`).exec((err as Error).message);
+        if (missed) throw batch[Number(missed[1])]!.miss!();
+        throw err;
+      }
       changed = batch.map((_w, i) => readInt(row![`w${i}`]));
     }
     const missed = batch.findIndex((w, i) => w.miss && changed[i] !== 1);
@@ -161,6 +194,9 @@ export class Sql {
       : `jsonb_set(coalesce(${column}, '{}'::jsonb), '{${key}}', ?::jsonb)`;
   }
 }
+
+/** Marks the error a batch sent alone raises when one of its guarded writes missed (see `flush`). */
+const MISSED = 'missed guarded write #';
 
 /** Reads an integer column (PostgreSQL's bigint/count come back as strings). */
 export function readInt(v: unknown): number {
