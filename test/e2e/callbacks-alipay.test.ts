@@ -2,12 +2,12 @@ import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { AlipaySdk } from 'alipay-sdk';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { AlipayProvider } from '../../src/payments/providers/alipay';
 import type { AlipaySimulator } from '../../src/simulators/alipay';
-import { startTestApp, type TestApp } from '../helpers/app';
+import type { TestApp } from '../helpers/app';
+import { appFixture } from '../helpers/lifecycle';
 import { TEST_REDIS_URL } from '../helpers/services';
-import { PAYMENT_STATUS_SUBSCRIPTION, Subscriber } from '../helpers/ws';
 
 /**
  * Alipay asynchronous notifications (`POST /notify/alipay`) against the real server: every rejected-callback case of
@@ -92,35 +92,17 @@ const setups: Array<[string, 'sqlite' | 'postgresql', Record<string, string>]> =
 if (inject('postgres')) setups.push(['PostgreSQL', 'postgresql', inject('redis') ? { REDIS_URL: TEST_REDIS_URL } : {}]);
 
 describe.each(setups)('Alipay notifications on %s (POST /notify/alipay)', (_name, db, env) => {
+  const fx = appFixture(db, { env: { SIMULATOR_TIME_SCALE: '1000', ...env }, priceAmount: 12800, stock: 1000 });
+  const { subscribe, newOrder } = fx;
   let t: TestApp;
   let sim: AlipaySimulator;
   let admin: string;
   let alice: string;
-  const subscribers: Subscriber[] = [];
-
-  beforeAll(async () => {
-    t = await startTestApp(db, { SIMULATOR_TIME_SCALE: '1000', ...env });
+  beforeAll(() => {
+    ({ t, admin, alice } = fx);
     sim = t.app.providers.simulator.alipay!;
-    admin = t.token('root', 'admin');
-    alice = t.token('alice');
-    const res = await t.gql(`mutation { createProduct(input: { sku: "TEA", name: "Tea", priceAmount: 12800, stock: 1000 }) { id } }`, {}, admin);
-    expect(res.errors).toBeUndefined();
-  });
-  afterAll(async () => {
-    await Promise.all(subscribers.map((s) => s.close()));
-    await t?.close();
   });
 
-  const subscribe = (orderId: string) => {
-    const s = new Subscriber(t.url, alice, PAYMENT_STATUS_SUBSCRIPTION, { orderId });
-    subscribers.push(s);
-    return s;
-  };
-  const newOrder = async () => {
-    const res = await t.gql(`mutation { createOrder(input: { items: [{ sku: "TEA", quantity: 1 }] }) { id orderNo totalAmount } }`, {}, alice);
-    expect(res.errors).toBeUndefined();
-    return res.data.createOrder as { id: string; orderNo: string; totalAmount: number };
-  };
   /** An order paid with ALIPAY_QR through payOrder: its payment is PENDING and the QR exists at the simulator. */
   const payingOrder = async () => {
     const order = await newOrder();

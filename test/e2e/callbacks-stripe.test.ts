@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { StripeSimulator } from '../../src/simulators/stripe';
-import { startTestApp, type TestApp } from '../helpers/app';
+import type { TestApp } from '../helpers/app';
+import { appFixture } from '../helpers/lifecycle';
 import { TEST_REDIS_URL } from '../helpers/services';
-import { PAYMENT_STATUS_SUBSCRIPTION, Subscriber } from '../helpers/ws';
 
 /**
  * Stripe webhooks (`POST /notify/stripe`) against the real server: every rejected-callback case of the WeChat issue
@@ -47,36 +47,22 @@ const setups: Array<[string, 'sqlite' | 'postgresql', Record<string, string>]> =
 if (inject('postgres')) setups.push(['PostgreSQL', 'postgresql', inject('redis') ? { REDIS_URL: TEST_REDIS_URL } : {}]);
 
 describe.each(setups)('Stripe webhooks on %s (POST /notify/stripe)', (_name, db, env) => {
+  const fx = appFixture(db, { env: { SIMULATOR_TIME_SCALE: '1000', ...env }, priceAmount: 12800, stock: 1000 });
+  const { subscribe } = fx;
   let t: TestApp;
   let sim: StripeSimulator;
   let admin: string;
   let alice: string;
   /** The webhook endpoint secret the service verifies with (registered by the app at the simulator). */
   let secret: string;
-  const subscribers: Subscriber[] = [];
-
-  beforeAll(async () => {
-    t = await startTestApp(db, { SIMULATOR_TIME_SCALE: '1000', ...env });
+  beforeAll(() => {
+    ({ t, admin, alice } = fx);
     sim = t.app.providers.simulator.stripe!;
-    admin = t.token('root', 'admin');
-    alice = t.token('alice');
-    const res = await t.gql(`mutation { createProduct(input: { sku: "TEA", name: "Tea", priceAmount: 12800, stock: 1000 }) { id } }`, {}, admin);
-    expect(res.errors).toBeUndefined();
-  });
-  afterAll(async () => {
-    await Promise.all(subscribers.map((s) => s.close()));
-    await t?.close();
   });
 
-  const subscribe = (orderId: string) => {
-    const s = new Subscriber(t.url, alice, PAYMENT_STATUS_SUBSCRIPTION, { orderId });
-    subscribers.push(s);
-    return s;
-  };
   /** An order paid with STRIPE_CARD through payOrder: PENDING payment, a PaymentIntent at the simulator. */
   const payingOrder = async () => {
-    const order = (await t.gql(`mutation { createOrder(input: { items: [{ sku: "TEA", quantity: 1 }] }) { id orderNo totalAmount } }`, {}, alice)).data
-      .createOrder as { id: string; orderNo: string; totalAmount: number };
+    const order = await fx.newOrder();
     const res = await t.gql(PAY, { input: { orderId: order.id, channel: 'STRIPE_CARD' } }, alice);
     expect(res.errors).toBeUndefined();
     const session = res.data.payOrder;

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { UnionPaySimulator } from '../../src/simulators/unionpay';
-import { startTestApp, type TestApp } from '../helpers/app';
+import type { TestApp } from '../helpers/app';
+import { appFixture } from '../helpers/lifecycle';
 import { TEST_REDIS_URL } from '../helpers/services';
-import { PAYMENT_STATUS_SUBSCRIPTION, Subscriber } from '../helpers/ws';
 
 /**
  * UnionPay back notifications (`POST /notify/unionpay`, ACP 5.1.0 `signMethod=01`) against the real server: every
@@ -86,23 +86,20 @@ if (inject('postgres')) setups.push(['PostgreSQL', 'postgresql', inject('redis')
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.each(setups)('UnionPay notifications on %s (POST /notify/unionpay)', (_name, db, env) => {
+  const fx = appFixture(db, { env: { SIMULATOR_TIME_SCALE: '1000', ...env }, priceAmount: 12800, stock: 1000 });
+  const { subscribe } = fx;
   let t: TestApp;
   let sim: UnionPaySimulator;
   let admin: string;
   let alice: string;
-  const subscribers: Subscriber[] = [];
   /** openssl-made signers: under the simulator's middle CA (trusted) with UnionPay's CN or a merchant's; an impostor chain. */
   let trusted: ReturnType<typeof opensslSigner>;
   let notUnionPay: ReturnType<typeof opensslSigner>;
   let impostor: ReturnType<typeof opensslSigner>;
 
   beforeAll(async () => {
-    t = await startTestApp(db, { SIMULATOR_TIME_SCALE: '1000', ...env });
+    ({ t, admin, alice } = fx);
     sim = t.app.providers.simulator.unionpay!;
-    admin = t.token('root', 'admin');
-    alice = t.token('alice');
-    const res = await t.gql(`mutation { createProduct(input: { sku: "TEA", name: "Tea", priceAmount: 12800, stock: 1000 }) { id } }`, {}, admin);
-    expect(res.errors).toBeUndefined();
 
     // The configured middle CA (the one the service trusts) issues through openssl; the impostor has its own chain.
     const tag = db;
@@ -121,16 +118,6 @@ describe.each(setups)('UnionPay notifications on %s (POST /notify/unionpay)', (_
     expect(openssl(['verify', '-CAfile', `${tag}-simroot.pem`, '-untrusted', `${tag}-simmiddle.pem`, `${tag}-trusted.pem`]).toString()).toContain('OK');
     expect(() => openssl(['verify', '-CAfile', `${tag}-simroot.pem`, '-untrusted', `${tag}-simmiddle.pem`, `${tag}-impostor.pem`])).toThrow();
   });
-  afterAll(async () => {
-    await Promise.all(subscribers.map((s) => s.close()));
-    await t?.close();
-  });
-
-  const subscribe = (orderId: string) => {
-    const s = new Subscriber(t.url, alice, PAYMENT_STATUS_SUBSCRIPTION, { orderId });
-    subscribers.push(s);
-    return s;
-  };
   /** An order paid with UNIONPAY_QR through payOrder: PENDING payment, the QR code applied for at the simulator. */
   const payingOrder = async () => {
     const order = (await t.gql(`mutation { createOrder(input: { items: [{ sku: "TEA", quantity: 1 }] }) { id orderNo totalAmount } }`, {}, alice)).data

@@ -16,12 +16,12 @@ export async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolea
 export const postJson = (url: string, body: unknown): Promise<Response> =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-export interface LifecycleFixture {
+export interface AppFixture {
   t: TestApp;
   admin: string;
   alice: string;
-  /** alice orders `quantity` TEA (10 000 fen each, stock 100). */
-  newOrder(quantity?: number): Promise<{ id: string; totalAmount: number }>;
+  /** alice orders `quantity` TEA. */
+  newOrder(quantity?: number): Promise<{ id: string; orderNo: string; totalAmount: number }>;
   /** The TEA product's stock. */
   stock(): Promise<number>;
   /** alice's subscription to the order's payment status, closed with the app. */
@@ -29,32 +29,48 @@ export interface LifecycleFixture {
 }
 
 /**
- * The app the payment-lifecycle suites share, registered in the calling `describe`: the simulators 1 000× faster,
- * a 3 s payment timeout and query fallback at 1 s and 2 s, one product (TEA), an admin and a customer (alice).
- * Its fields are set once the suite's `beforeAll` hooks run (this one first, being registered first).
+ * The app the payment suites share, registered in the calling `describe`: `env` on top of the test defaults, one
+ * product (TEA, `priceAmount` fen, `stock` in stock), an admin and a customer (alice). Its fields are set once the
+ * suite's `beforeAll` hooks run (this one first, being registered first).
  */
-export function lifecycleFixture(db: Db): LifecycleFixture {
+export function appFixture(db: Db, opts: { env?: Record<string, string>; priceAmount?: number; stock?: number } = {}): AppFixture {
   const subscribers: Subscriber[] = [];
   const fx = {
-    newOrder: async (quantity = 1) =>
-      (await fx.t.gql(`mutation($q: Int!) { createOrder(input: { items: [{ sku: "TEA", quantity: $q }] }) { id totalAmount } }`, { q: quantity }, fx.alice))
-        .data.createOrder as { id: string; totalAmount: number },
+    newOrder: async (quantity = 1) => {
+      const res = await fx.t.gql(
+        `mutation($q: Int!) { createOrder(input: { items: [{ sku: "TEA", quantity: $q }] }) { id orderNo totalAmount } }`,
+        { q: quantity },
+        fx.alice,
+      );
+      if (res.errors) throw new Error(`createOrder failed: ${JSON.stringify(res.errors)}`);
+      return res.data.createOrder as { id: string; orderNo: string; totalAmount: number };
+    },
     stock: async () => (await fx.t.gql(`{ products { sku stock } }`, {}, fx.admin)).data.products[0].stock as number,
     subscribe: (orderId: string) => {
       const s = new Subscriber(fx.t.url, fx.alice, PAYMENT_STATUS_SUBSCRIPTION, { orderId });
       subscribers.push(s);
       return s;
     },
-  } as LifecycleFixture;
+  } as AppFixture;
   beforeAll(async () => {
-    fx.t = await startTestApp(db, { SIMULATOR_TIME_SCALE: '1000', PAYMENT_TIMEOUT_SECONDS: '3', PAYMENT_QUERY_DELAYS: '1,2' });
+    fx.t = await startTestApp(db, opts.env ?? {});
     fx.admin = fx.t.token('root', 'admin');
     fx.alice = fx.t.token('alice');
-    await fx.t.gql(`mutation { createProduct(input: { sku: "TEA", name: "Tea", priceAmount: 10000, stock: 100 }) { id } }`, {}, fx.admin);
+    const res = await fx.t.gql(
+      `mutation($p: Int!, $s: Int!) { createProduct(input: { sku: "TEA", name: "Tea", priceAmount: $p, stock: $s }) { id } }`,
+      { p: opts.priceAmount ?? 10000, s: opts.stock ?? 100 },
+      fx.admin,
+    );
+    if (res.errors) throw new Error(`createProduct failed: ${JSON.stringify(res.errors)}`);
   });
   afterAll(async () => {
     await Promise.all(subscribers.map((s) => s.close()));
     await fx.t?.close();
   });
   return fx;
+}
+
+/** The lifecycle suites' app: the simulators 1 000× faster, a 3 s payment timeout, query fallback at 1 s and 2 s. */
+export function lifecycleFixture(db: Db): AppFixture {
+  return appFixture(db, { env: { SIMULATOR_TIME_SCALE: '1000', PAYMENT_TIMEOUT_SECONDS: '3', PAYMENT_QUERY_DELAYS: '1,2' } });
 }
