@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/knex';
-import { PaymentNotification, type NotificationOutcome } from '../callbacks/notification.entity';
+import type { NotificationOutcome } from '../callbacks/notification.entity';
 import { Order } from '../orders/order.entity';
 import type { OrdersService } from '../orders/orders.service';
 import { OrderStatus, transition, transitionRow } from '../orders/status-machine';
@@ -608,27 +608,18 @@ export class PaymentsService {
 
   // ─── inbox ──────────────────────────────────────────────────────────────────────────────────────────────────
 
+  /** The inbox row of a delivery that was applied (or found already applied) in the transaction of `sql`. */
   private async recordInbox(sql: Sql, inbox: InboxEntry, paymentNo: string | null, outcome: ApplyOutcome): Promise<void> {
     const applied = outcome === 'applied';
-    await sql.later(
-      `insert into payment_notifications (id, provider, notification_id, payment_no, received_at, outcome, flagged, reason,
-         applied_key, raw_body, payload) values (?, ?, ?, ?, ?, ?, ?, null, ?, ?, ?)`,
-      [
-        newId(),
-        inbox.provider,
-        inbox.notificationId,
-        paymentNo,
-        new Date(),
-        applied ? 'applied' : 'duplicate',
-        sql.bool(false),
-        applied ? `${inbox.provider}:${inbox.notificationId}` : null,
-        inbox.rawBody,
-        sql.json(inbox.payload),
-      ],
-    );
+    await insertNotification(sql, {
+      ...inbox,
+      paymentNo,
+      outcome: applied ? 'applied' : 'duplicate',
+      appliedKey: applied ? `${inbox.provider}:${inbox.notificationId}` : null,
+    });
   }
 
-  /** Records a delivery that changes nothing (rejected, flagged, duplicate). */
+  /** Records a delivery that changes nothing (rejected, flagged, duplicate): one INSERT of its own. */
   async recordNotification(n: {
     provider: string;
     notificationId?: string | null;
@@ -638,19 +629,7 @@ export class PaymentsService {
     rawBody: string;
     payload?: unknown;
   }): Promise<void> {
-    const em = this.orm.em.fork();
-    em.create(PaymentNotification, {
-      provider: n.provider,
-      notificationId: n.notificationId ?? null,
-      paymentNo: n.paymentNo ?? null,
-      outcome: n.outcome,
-      flagged: n.outcome === 'flagged',
-      reason: n.reason?.slice(0, 300) ?? null,
-      rawBody: n.rawBody,
-      payload: (n.payload ?? null) as object,
-      receivedAt: new Date(),
-    });
-    await em.flush();
+    await insertNotification(Sql.on(this.orm.em), { ...n, reason: n.reason?.slice(0, 300) ?? null, appliedKey: null });
   }
 
   // ─── helpers ────────────────────────────────────────────────────────────────────────────────────────────────
@@ -680,6 +659,42 @@ export class PaymentsService {
       }
     }
   }
+}
+
+/**
+ * One `paymentNotifications` row, written by hand (shared/db/sql.ts) on every delivery's path; `appliedKey` is set
+ * only on the delivery that was applied (unique: a notification applies once however many copies arrive).
+ */
+async function insertNotification(
+  sql: Sql,
+  n: {
+    provider: string;
+    notificationId?: string | null;
+    paymentNo?: string | null;
+    outcome: NotificationOutcome;
+    reason?: string | null;
+    appliedKey: string | null;
+    rawBody: string;
+    payload?: unknown;
+  },
+): Promise<void> {
+  await sql.later(
+    `insert into payment_notifications (id, provider, notification_id, payment_no, received_at, outcome, flagged, reason,
+       applied_key, raw_body, payload) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      newId(),
+      n.provider,
+      n.notificationId ?? null,
+      n.paymentNo ?? null,
+      new Date(),
+      n.outcome,
+      sql.bool(n.outcome === 'flagged'),
+      n.reason ?? null,
+      n.appliedKey,
+      n.rawBody,
+      sql.json(n.payload),
+    ],
+  );
 }
 
 function assertPayable(order: Order, now: Date): void {
