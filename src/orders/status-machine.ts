@@ -84,9 +84,9 @@ export interface OrderRowState {
  *
  * `guard: 'version'` (the default) updates only the version the order was read at: a concurrent change makes it miss
  * and fails the transaction with OptimisticLockError, as `transition` does, so the caller retries on fresh data (the
- * writes are queued with `Sql.later`, so the miss surfaces when the transaction's writes are sent). `guard: 'status'` updates
- * only while the order is still in the status it was read in, and answers false (nothing written) otherwise: for
- * steps that simply do not happen once the order has moved on.
+ * writes are queued with `Sql.later`, so the miss surfaces when the transaction's writes are sent). `guard:
+ * 'status'` updates only while the order is still in the status it was read in, and answers false (nothing written)
+ * otherwise: for steps that simply do not happen once the order has moved on.
  */
 export async function transitionRow(
   sql: Sql,

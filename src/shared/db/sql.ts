@@ -97,9 +97,10 @@ export class Sql {
    * each connection parses and plans them once. Written by hand because every statement through the ORM's `execute`
    * is inlined into a new SQL string (prepared and planned afresh) and passes knex's query runner, which together
    * cost more CPU than the statement itself on these paths (README, "Performance"). Driver errors are mapped to
-   * MikroORM's exceptions, so a duplicate key is still a UniqueConstraintViolationException.
+   * MikroORM's exceptions, so a duplicate key is still a UniqueConstraintViolationException. In a transaction of
+   * its own, the first statement sends BEGIN first, unless `begin` is false: the one statement of a transaction sent
+   * alone (see `flush`).
    */
-  /** `begin: false`: a statement of a transaction of its own that is sent alone, without BEGIN (see `flush`). */
   private async execute(sql: string, params: unknown[], method: 'all' | 'run', begin = true): Promise<unknown[] | number> {
     const ctx = this.connection ? null : this.em.getTransactionContext<{ client: KnexClient }>();
     const client = this.connection ? null : ctx ? ctx.client : knexClient(this.em);
