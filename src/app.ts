@@ -8,7 +8,6 @@ import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express from 'express';
 import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { AppConfig } from './config/config';
 import { CallbackProcessor } from './callbacks/processor';
@@ -28,8 +27,9 @@ import { signToken, userFromAuthorization, type User } from './shared/auth';
 import { initOrm, type Orm } from './shared/db/orm';
 import { seedDemoCatalog } from './shared/db/seed';
 import { DomainError, formatClientError } from './shared/errors';
-import { withLazyLoaders, type GraphQLContext, type Services } from './shared/graphql/context';
-import { assertComplexity, prepareDocument, validationRules } from './shared/graphql/limits';
+import { RequestContext, type GraphQLContext, type Services } from './shared/graphql/context';
+import { assertComplexity, prepareDocument, shareQueryText, validationRules } from './shared/graphql/limits';
+import { serveGraphqlWs, subscribe } from './shared/graphql/ws-server';
 import { playgroundRouter } from './shared/graphql/playground';
 import { RateLimiter } from './shared/graphql/rate-limit';
 import { buildAppSchema } from './shared/graphql/schema';
@@ -165,9 +165,11 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
 
   // graphql-ws on the same port and path as HTTP GraphQL.
   const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: 64 * 1024 });
-  const wsCleanup = useServer<Record<string, unknown>, { user?: User }>(
+  const wsCleanup = serveGraphqlWs<{ user: User }>(
     {
       schema,
+      subscribe,
+      jsonMessageReviver: shareQueryText,
       onConnect: (ctx) => {
         try {
           const user = userFromAuthorization(config.jwtSecret, ctx.connectionParams?.authorization);
@@ -186,15 +188,8 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
         } catch (err) {
           return [err as GraphQLError];
         }
-        // Held for the subscription's whole life: the loaders are made only if a field asks for them (the payment
-        // status event has none that do), which keeps a held subscription small (README, "Performance").
-        const contextValue = withLazyLoaders({
-          user: ctx.extra.user ?? null,
-          requestId: randomUUID(),
-          ip: ctx.extra.request.socket.remoteAddress ?? '',
-          log,
-          services,
-        });
+        // Held for the subscription's whole life; RequestContext makes loaders and a request id only when asked.
+        const contextValue = new RequestContext(ctx.extra.user ?? null, ctx.extra.request.socket.remoteAddress ?? '', log, services);
         return {
           schema,
           document: document as DocumentNode,
@@ -215,6 +210,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
       },
     },
     wsServer,
+    log,
   );
 
   const limiter = new RateLimiter(config.rateLimitPerMinute);
@@ -251,7 +247,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
           throw new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
         }
         const requestId = res.locals.requestId as string;
-        return withLazyLoaders({ user, requestId, ip: req.ip ?? '', log: log.child({ requestId }), services });
+        return new RequestContext(user, req.ip ?? '', log.child({ requestId }), services, requestId);
       },
     }),
   );

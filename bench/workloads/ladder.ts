@@ -1,3 +1,4 @@
+import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { sleep, type Ctx } from '../lib/context';
 import { REDIS_URL, insertPayingOrders, type Driver, type PayingOrder } from '../lib/db';
@@ -165,6 +166,31 @@ async function toMany(pub: Redis, swarm: Swarm, target: Target, hot: PayingOrder
 
 const mb = (b: number) => round(b / 2 ** 20, 1);
 
+/**
+ * Before the baseline: `n` subscribes, 64 at a time, each completed once its snapshot arrived, so the baseline is of a
+ * process that has served subscriptions (the subscribe path compiled, the database pool opened to its size) and what
+ * is measured after it is what held subscriptions keep. The same for the floor and the service.
+ */
+async function warmSubscribe(socket: GqlSocket, order: PayingOrder, n: number): Promise<void> {
+  let started = 0;
+  const worker = async () => {
+    while (started < n) {
+      started++;
+      const { id } = await subscribeWithSnapshot(socket, order.orderId, () => {});
+      socket.complete(id);
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, worker));
+}
+
+/** With BENCH_HEAP_SNAPSHOT_DIR set, a heap snapshot of the target at each capacity step (after its memory reading). */
+async function heapSnapshot(target: Target, size: number): Promise<void> {
+  const dir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+  if (!dir) return;
+  const path = join(resolve(dir), `${target.label.replace('/', '-')}-${size}.heapsnapshot`);
+  await target.rpc.call('heapSnapshot', { path }, 300_000);
+}
+
 async function climb(ctx: Ctx, target: Target, plan: LadderPlan, want: { capacity: boolean; fanout: boolean }, set: ReturnType<typeof swarmOrders>, probe: PayingOrder, hot: PayingOrder): Promise<LadderResult> {
   const sizes = [...new Set([...(want.capacity ? plan.capacitySizes : []), ...(want.fanout ? plan.fanoutSizes : [])])].sort((a, b) => a - b);
   const pub = new Redis(REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true, connectionName: 'bench-fanout-pub' });
@@ -174,8 +200,10 @@ async function climb(ctx: Ctx, target: Target, plan: LadderPlan, want: { capacit
   try {
     await socket.open();
     if (want.fanout) await oneOfN(pub, socket, probe, 60, plan.eventRate); // warm-up
+    await warmSubscribe(socket, probe, ctx.opts.quick ? 200 : 1000);
     const settleMs = ctx.opts.quick ? 8000 : 30_000;
     result.base = await target.memory(settleMs);
+    await heapSnapshot(target, 0);
     let held = 0;
     let sockets = 0;
     let prev = result.base;
@@ -187,6 +215,7 @@ async function climb(ctx: Ctx, target: Target, plan: LadderPlan, want: { capacit
       sockets += g.sockets;
       if (want.capacity && plan.capacitySizes.includes(size)) {
         const m = await target.memory(settleMs);
+        await heapSnapshot(target, size);
         const step: CapacityStep = {
           size,
           sockets,

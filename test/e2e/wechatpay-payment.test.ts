@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { WechatPayStore, type WechatPaySimulator } from '../../src/simulators/wechatpay';
 import { codeOf, startTestApp, type TestApp } from '../helpers/app';
+import { eventually } from '../helpers/lifecycle';
 import { TEST_REDIS_URL } from '../helpers/services';
 import { PAYMENT_STATUS_SUBSCRIPTION, Subscriber } from '../helpers/ws';
 
@@ -111,6 +112,30 @@ describe.each(setups)('paying with WeChat Pay on %s: payOrder, the simulator, th
     await asAdmin.until((s) => s.events.length >= 1, 3000);
     expect(asAdmin.events[0].paymentStatusChanged.orderId).toBe(order.id);
     expect(codeOf(await pay(order.id, 'WECHAT_NATIVE', {}, t.token('mallory')))).toBe('NOT_FOUND');
+  });
+
+  it('a screen that stops listening (complete, or its socket closed) releases its subscription', async () => {
+    const held = async () => {
+      const text = await (await fetch(`${t.url}/metrics`)).text();
+      return Number(/^graphql_active_subscriptions (\d+)/m.exec(text)?.[1]);
+    };
+    const before = await held();
+    const order = await newOrder();
+    const completing = subscribe(alice, order.id);
+    const closing = subscribe(alice, order.id);
+    await completing.until((s) => s.events.length >= 1);
+    await closing.until((s) => s.events.length >= 1);
+    expect(await held()).toBe(before + 2);
+    completing.unsubscribe();
+    await eventually(held, (n) => n === before + 1);
+    await closing.close();
+    await eventually(held, (n) => n === before);
+    // The order's events still reach a screen subscribed afterwards.
+    const again = subscribe(alice, order.id);
+    await again.until((s) => s.events.length >= 1);
+    await pay(order.id, 'WECHAT_NATIVE');
+    await again.until((s) => s.events.some((e) => e.paymentStatusChanged.orderStatus === 'PAYING'));
+    expect(completing.events.map((e) => e.paymentStatusChanged.orderStatus)).toEqual(['PENDING_PAYMENT']);
   });
 
   it('JSAPI answers signed wx.requestPayment parameters; H5 a redirect URL', async () => {

@@ -61,6 +61,12 @@ export class Subscriber<T = any> {
     }
   }
 
+  /** Stops this subscription (graphql-ws `complete`), keeping the socket open. */
+  unsubscribe(): void {
+    this.dispose?.();
+    this.dispose = null;
+  }
+
   async close(): Promise<void> {
     this.dispose?.();
     await this.client.dispose();

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import DataLoader from 'dataloader';
 import type { AppConfig } from '../../config/config';
 import type { CatalogService } from '../../catalog/catalog.service';
@@ -52,13 +53,30 @@ function createLoaders(services: Services): Loaders {
   };
 }
 
-/** A context whose loaders are created on first use (subscriptions are held long and rarely need them). */
-export function withLazyLoaders(base: Omit<GraphQLContext, 'loaders'>): GraphQLContext {
-  let loaders: Loaders | undefined;
-  return Object.defineProperty(base, 'loaders', {
-    get: () => (loaders ??= createLoaders(base.services)),
-    enumerable: true,
-  }) as GraphQLContext;
+/**
+ * The context of one operation (an HTTP request, or a graphql-ws subscription for its whole life). A class, so every
+ * context has one fixed shape, with its loaders created on first use and, on sockets, its request id only when
+ * something logs it: a held subscription keeps its context, and the payment status event needs neither (heap
+ * snapshots of held subscriptions, README "Performance").
+ */
+export class RequestContext implements GraphQLContext {
+  private madeLoaders: Loaders | undefined;
+
+  constructor(
+    readonly user: User | null,
+    readonly ip: string,
+    readonly log: Logger,
+    readonly services: Services,
+    private id?: string,
+  ) {}
+
+  get requestId(): string {
+    return (this.id ??= randomUUID());
+  }
+
+  get loaders(): Loaders {
+    return (this.madeLoaders ??= createLoaders(this.services));
+  }
 }
 
 /** Rows of an entity with an `orderId`, grouped per order, oldest first: one query for all the orders of a request. */

@@ -43,7 +43,8 @@ export function assertComplexity(
 }
 
 const MAX_CACHED_DOCUMENTS = 1000;
-const preparedDocuments = new Map<string, DocumentNode | readonly GraphQLError[]>();
+/** Query text → the first copy of that text seen, and its parsed and validated document (or its errors). */
+const preparedDocuments = new Map<string, { query: string; prepared: DocumentNode | readonly GraphQLError[] }>();
 
 /**
  * Parses and validates (with the depth limit) a query for graphql-ws, cached by its text: checkout screens send the
@@ -53,7 +54,7 @@ const preparedDocuments = new Map<string, DocumentNode | readonly GraphQLError[]
  */
 export function prepareDocument(schema: GraphQLSchema, query: string): DocumentNode | readonly GraphQLError[] {
   const cached = preparedDocuments.get(query);
-  if (cached) return cached;
+  if (cached) return cached.prepared;
   let prepared: DocumentNode | readonly GraphQLError[];
   try {
     const document = parse(query);
@@ -63,6 +64,16 @@ export function prepareDocument(schema: GraphQLSchema, query: string): DocumentN
     prepared = [err instanceof GraphQLError ? err : new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })];
   }
   if (preparedDocuments.size >= MAX_CACHED_DOCUMENTS) preparedDocuments.clear();
-  preparedDocuments.set(query, prepared);
+  preparedDocuments.set(query, { query, prepared });
   return prepared;
+}
+
+/**
+ * graphql-ws's JSON reviver: a `query` text already prepared is replaced by the cached copy of the same text. graphql-ws
+ * keeps each subscribe message for the subscription's whole life, so without this every held subscription keeps its own
+ * copy of a query thousands of others share. The value is equal either way, so a `query` found elsewhere (a variable
+ * of that name) is unchanged.
+ */
+export function shareQueryText(key: string, value: unknown): unknown {
+  return key === 'query' && typeof value === 'string' ? (preparedDocuments.get(value)?.query ?? value) : value;
 }
