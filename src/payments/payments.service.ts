@@ -17,7 +17,7 @@ import { CHANNEL_PROVIDER, PaymentChannel } from './channels';
 import { Payment, type PaymentSessionData } from './payment.entity';
 import { PaymentStatus, RefundStatus } from './payment-status';
 import { ProviderRejectedError } from './providers/errors';
-import type { PaymentProvider, PaymentQueryResult, ProviderRefundState } from './providers/provider';
+import type { CreatePaymentResult, PaymentProvider, PaymentQueryResult, ProviderRefundState } from './providers/provider';
 import type { ProviderRegistry } from './providers/registry';
 import { Refund } from './refund.entity';
 
@@ -130,24 +130,46 @@ export class PaymentsService {
       jsapiParams: created.jsapiParams,
       clientSecret: created.clientSecret,
     };
-    // The session and PENDING_PAYMENT → PAYING in one transaction of conditional statements: a callback may have beaten
-    // us here (paid before the create call returned), and then its result stands.
-    await this.outbox.sqlTransaction(async (sql, emit) => {
-      const [saved] = await sql.rows<{ status: PaymentStatus }>(
-        `update payments set session = ?, provider_reference = coalesce(?, provider_reference),
-           provider_data = ${sql.jsonSetKey('provider_data', 'create')}, updated_at = ?, version = version + 1
-         where id = ? returning status`,
-        [sql.json(session), created.providerReference ?? null, JSON.stringify(created.raw ?? null), new Date(), payment.id],
-      );
-      if (saved?.status !== PaymentStatus.PENDING || order.status !== OrderStatus.PENDING_PAYMENT) return;
-      const by = { actor: actorOf(user), reason: `paying with ${payment.channel}` };
-      if (await transitionRow(sql, order, [OrderStatus.PAYING], by, {}, new Date(), 'status')) {
-        emit(orderTopic(order.id), statusPayload(order, { ...payment, status: PaymentStatus.PENDING }));
-      }
-    });
+    await this.recordSession(order, payment, session, created, actorOf(user));
     payment.session = session;
     payment.providerReference = created.providerReference ?? payment.providerReference;
     return this.session(payment);
+  }
+
+  /**
+   * The session and PENDING_PAYMENT → PAYING, once the provider answered. Usually nothing touched the payment or the
+   * order since they were read, so every write is guarded by the versions read and queued (`Sql.later`): on PostgreSQL
+   * the whole change is one statement. When something did (a callback beat us here, the payment paid before the create
+   * call returned; or the order moved on), a guard misses, nothing is written, and the change is made again guarded by
+   * status: the session is saved, and PAYING recorded only while the payment is still PENDING and the order
+   * PENDING_PAYMENT, so the other change stands.
+   */
+  private async recordSession(order: Order, payment: Payment, session: PaymentSessionData, created: CreatePaymentResult, actor: string): Promise<void> {
+    const by = { actor, reason: `paying with ${payment.channel}` };
+    const saveSession = (sql: Sql, guard = '') =>
+      `update payments set session = ?, provider_reference = coalesce(?, provider_reference),
+         provider_data = ${sql.jsonSetKey('provider_data', 'create')}, updated_at = ?, version = version + 1
+       where id = ?${guard}`;
+    const params = (sql: Sql) => [sql.json(session), created.providerReference ?? null, JSON.stringify(created.raw ?? null), new Date(), payment.id];
+    const paying = (row: OrderState) => statusPayload(row, { ...payment, status: PaymentStatus.PENDING });
+    try {
+      await this.outbox.sqlTransaction(async (sql, emit) => {
+        await sql.later(saveSession(sql, ' and version = ?'), [...params(sql), payment.version], changedConcurrently(payment));
+        if (order.status !== OrderStatus.PENDING_PAYMENT) return;
+        const row = stateOf(order);
+        await transitionRow(sql, row, [OrderStatus.PAYING], by);
+        emit(orderTopic(order.id), paying(row));
+      });
+      return;
+    } catch (err) {
+      if (!(err instanceof OptimisticLockError)) throw err;
+    }
+    await this.outbox.sqlTransaction(async (sql, emit) => {
+      const [saved] = await sql.rows<{ status: PaymentStatus }>(`${saveSession(sql)} returning status`, params(sql));
+      if (saved?.status !== PaymentStatus.PENDING || order.status !== OrderStatus.PENDING_PAYMENT) return;
+      const row = stateOf(order);
+      if (await transitionRow(sql, row, [OrderStatus.PAYING], by, {}, new Date(), 'status')) emit(orderTopic(order.id), paying(row));
+    });
   }
 
   /**
@@ -783,6 +805,10 @@ function paymentState(r: PaymentWithOrderRow): PaymentState {
     providerTransactionId: r.provider_transaction_id,
     version: readInt(r.version),
   };
+}
+
+function stateOf(o: Order): OrderState {
+  return { id: o.id, orderNo: o.orderNo, status: o.status, totalAmount: o.totalAmount, paidAmount: o.paidAmount, refundedAmount: o.refundedAmount, version: o.version };
 }
 
 function orderState(r: PaymentWithOrderRow): OrderState {

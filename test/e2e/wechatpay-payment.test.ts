@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEFAULT_MERCHANT_ID } from '../../src/shared/db/entity';
 import { WechatPayStore, type WechatPaySimulator } from '../../src/simulators/wechatpay';
 import { codeOf, startTestApp, type TestApp } from '../helpers/app';
 import { eventually } from '../helpers/lifecycle';
@@ -112,6 +113,36 @@ describe.each(setups)('paying with WeChat Pay on %s: payOrder, the simulator, th
     await asAdmin.until((s) => s.events.length >= 1, 3000);
     expect(asAdmin.events[0].paymentStatusChanged.orderId).toBe(order.id);
     expect(codeOf(await pay(order.id, 'WECHAT_NATIVE', {}, t.token('mallory')))).toBe('NOT_FOUND');
+  });
+
+  it('paid before the create call returned: the callback stands, payOrder answers the session, no PAYING after PAID', async () => {
+    const order = await newOrder();
+    const sub = subscribe(alice, order.id);
+    await sub.until((s) => s.events.length >= 1);
+    // The customer pays and the notification is applied while payOrder still waits for WeChat Pay's answer.
+    const provider = t.app.providers.registry.byName(DEFAULT_MERCHANT_ID, 'wechatpay')!;
+    const create = provider.createPayment.bind(provider);
+    provider.createPayment = async (input) => {
+      const created = await create(input);
+      expect((await simulatorPay({ out_trade_no: input.paymentNo, outcome: 'SUCCESS' })).status).toBe(200);
+      await eventually(() => orderState(order.id), (o) => o.status === 'PAID');
+      return created;
+    };
+    try {
+      const res = await pay(order.id, 'WECHAT_NATIVE');
+      expect(res.errors).toBeUndefined();
+      expect(res.data.payOrder.qrCodeUrl).toMatch(/^weixin:\/\/wxpay\/bizpayurl\?pr=/);
+    } finally {
+      provider.createPayment = create;
+    }
+    const state = await orderState(order.id);
+    expect(state).toMatchObject({ status: 'PAID', paidAmount: order.totalAmount });
+    expect(state.payments).toEqual([expect.objectContaining({ status: 'SUCCEEDED' })]);
+    expect(state.history.map((h: any) => h.to)).toEqual(['PENDING_PAYMENT', 'PAYING', 'PAID']);
+    expect(state.history.at(-1).actor).toBe('provider:wechatpay');
+    await sub.until((s) => s.events.some((e) => e.paymentStatusChanged.orderStatus === 'PAID'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sub.events.map((e) => e.paymentStatusChanged.orderStatus)).toEqual(['PENDING_PAYMENT', 'PAID']);
   });
 
   it('a screen that stops listening (complete, or its socket closed) releases its subscription', async () => {
