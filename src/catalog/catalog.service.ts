@@ -200,6 +200,26 @@ export class CatalogService {
     return reserved;
   }
 
+  /**
+   * Reserves the stock of lines priced from a plain read (`productsForLines`), as queued writes (`Sql.later`) guarded by
+   * what was read: a line whose product changed since (stock taken below the quantity, price or availability changed)
+   * fails the transaction with StaleQuote and nothing is reserved; the caller then takes `reserveLines`' way.
+   */
+  async reserveQuoted(
+    sql: Sql,
+    lines: ReadonlyArray<{ product: CatalogProduct; quantity: number }>,
+    merchantId = DEFAULT_MERCHANT_ID,
+  ): Promise<void> {
+    for (const { product, quantity } of lines) {
+      await sql.later(
+        `update products set stock = stock - ?, updated_at = ?
+         where merchant_id = ? and sku = ? and active = ? and stock >= ? and price_amount = ? and currency = ?`,
+        [quantity, new Date(), merchantId, product.sku, sql.bool(true), quantity, product.priceAmount, product.currency],
+        () => new StaleQuote(product.sku),
+      );
+    }
+  }
+
   async releaseStock(em: EntityManager, items: readonly OrderItem[], merchantId = DEFAULT_MERCHANT_ID): Promise<void> {
     for (const item of items) {
       await em
@@ -243,4 +263,11 @@ function assertDistinctLines(lines: ReadonlyArray<{ sku: string }>): void {
   const skus = lines.map((l) => l.sku);
   const repeated = skus.find((s, i) => skus.indexOf(s) !== i);
   if (repeated) throw badInput(`SKU ${repeated} appears more than once; use one line with a quantity`);
+}
+
+/** A product changed between an order's pricing read and its reservation (`reserveQuoted`). */
+export class StaleQuote extends Error {
+  constructor(readonly sku: string) {
+    super(`product ${sku} changed since it was read`);
+  }
 }

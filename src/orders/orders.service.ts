@@ -2,7 +2,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/knex';
 import type { Orm } from '../shared/db/orm';
-import type { CatalogService } from '../catalog/catalog.service';
+import { StaleQuote, type CatalogService } from '../catalog/catalog.service';
 import { priceOrder, type Quote, type ShippingRule } from '../catalog/pricing';
 import type { Outbox, Emit } from '../realtime/outbox';
 import { orderTopic, statusPayload } from '../realtime/topics';
@@ -60,17 +60,17 @@ export class OrdersService {
   }
 
   /**
-   * One transaction: reserve stock (the same statements return the products for pricing), insert the order (its
-   * unique per-customer idempotency key fails a replay), take the coupon, append the history row. No event is published:
-   * nobody can be subscribed to an order that does not exist yet. A replay (or a request racing its twin) fails the
-   * transaction; only then is the first order looked up, so the common case costs no lookup.
+   * Reserve stock, insert the order (its unique per-customer idempotency key fails a replay), take the coupon, append
+   * the history row, all in one transaction. No event is published: nobody can be subscribed to an order that does not
+   * exist yet. A replay (or a request racing its twin) fails the transaction; only then is the first order looked up,
+   * so the common case costs no lookup.
    */
   async create(user: User, input: CreateOrderInput): Promise<Order> {
     const requestHash = hashOrderInput(input);
     const key = input.idempotencyKey ?? null;
     for (let attempt = 1; ; attempt++) {
       try {
-        const order = await Sql.transaction(this.orm.em, (sql) => this.insert(sql, user, input, key, requestHash));
+        const order = await this.insertOnce(user, input, key, requestHash);
         this.metrics?.ordersCreated.inc();
         return order;
       } catch (err) {
@@ -84,6 +84,32 @@ export class OrdersService {
         if (!(err instanceof UniqueConstraintViolationException) || attempt >= 3) throw err;
       }
     }
+  }
+
+  /**
+   * Where queued writes travel together (PostgreSQL), the order is priced from a plain read and written by a
+   * transaction of nothing but writes guarded by what was read: one statement. If the catalog moved in between (stock
+   * taken, a price or availability changed), that statement changes nothing and the order is made the other way, which
+   * is the only way on SQLite: reserve with UPDATE … RETURNING and price from what was reserved, OUT_OF_STOCK where the
+   * stock is short.
+   */
+  private async insertOnce(user: User, input: CreateOrderInput, key: string | null, requestHash: string): Promise<Order> {
+    const now = new Date();
+    const read = Sql.on(this.orm.em);
+    if (read.batchesWrites) {
+      const quoted = await this.quote(read, input, now);
+      try {
+        return await Sql.transaction(this.orm.em, async (sql) => {
+          await this.catalog.reserveQuoted(sql, quoted.lines);
+          return this.insert(sql, user, input, key, requestHash, quoted, now);
+        });
+      } catch (err) {
+        if (!(err instanceof StaleQuote)) throw err;
+      }
+    }
+    return Sql.transaction(this.orm.em, async (sql) =>
+      this.insert(sql, user, input, key, requestHash, await this.quote(sql, input, now, true), now),
+    );
   }
 
   async cancel(user: User, orderId: string, reason?: string | null): Promise<Order> {
@@ -204,9 +230,9 @@ export class OrdersService {
     input: CreateOrderInput,
     idempotencyKey: string | null,
     requestHash: string,
+    { coupon, ...quote }: Awaited<ReturnType<OrdersService['quote']>>,
+    now: Date,
   ): Promise<Order> {
-    const now = new Date();
-    const { coupon, ...quote } = await this.quote(sql, input, now, true);
     const order = Object.assign(new Order(), {
       merchantId: DEFAULT_MERCHANT_ID,
       orderNo: newOrderNo(now),

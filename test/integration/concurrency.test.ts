@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { StaleQuote } from '../../src/catalog/catalog.service';
+import { Sql } from '../../src/shared/db/sql';
 import { codeOf, startTestApp, type Db, type TestApp } from '../helpers/app';
 import { markPaidThroughMachine } from '../helpers/orders';
 
@@ -30,6 +32,32 @@ describe.each(databases)('concurrency on %s', (db) => {
     expect(stock).toBe(0);
     const all = await t.gql(`{ orders(first: 100) { edges { node { id } } } }`, {}, admin);
     expect(all.data.orders.edges).toHaveLength(5);
+  });
+
+  it('an order priced from a read reserves nothing once the product changed since (price, availability, stock)', async () => {
+    const { catalog, orm } = t.app.services;
+    const created = await t.gql(`mutation { createProduct(input: { sku: "STALE", name: "Stale", priceAmount: 100, stock: 10 }) { id } }`, {}, admin);
+    const id = created.data.createProduct.id;
+    const stock = async () => (await t.gql(`{ products { sku stock } }`, {}, admin)).data.products.find((p: any) => p.sku === 'STALE').stock;
+    const readThenReserve = async (change: () => Promise<unknown>, quantity = 2) => {
+      const lines = await catalog.productsForLines(Sql.on(orm.em.fork()), [{ sku: 'STALE', quantity }]);
+      await change();
+      return Sql.transaction(orm.em, (sql) => catalog.reserveQuoted(sql, lines));
+    };
+    const update = (input: string) => t.gql(`mutation($id: ID!) { updateProduct(id: $id, input: { ${input} }) { id } }`, { id }, admin);
+    await expect(readThenReserve(() => update('priceAmount: 150'))).rejects.toBeInstanceOf(StaleQuote);
+    await expect(readThenReserve(() => update('active: false'))).rejects.toBeInstanceOf(StaleQuote);
+    await update('active: true');
+    await expect(readThenReserve(() => t.gql(`mutation($id: ID!) { restockProduct(id: $id, quantity: -9) { id } }`, { id }, admin))).rejects.toBeInstanceOf(StaleQuote);
+    expect(await stock()).toBe(1);
+    await readThenReserve(async () => undefined, 1);
+    expect(await stock()).toBe(0);
+    // Through the API: priced at the price in force, OUT_OF_STOCK when short.
+    await t.gql(`mutation($id: ID!) { restockProduct(id: $id, quantity: 5) { id } }`, { id }, admin);
+    const order = await t.gql(`mutation { createOrder(input: { items: [{ sku: "STALE", quantity: 2 }] }) { subtotalAmount } }`, {}, t.token('reader'));
+    expect(order.data.createOrder.subtotalAmount).toBe(300);
+    expect(codeOf(await createOrder(t.token('reader'), { items: [{ sku: 'STALE', quantity: 4 }] }))).toBe('OUT_OF_STOCK');
+    expect(await stock()).toBe(3);
   });
 
   it('10 concurrent orders for the last use of a coupon: one order, the rest COUPON_INVALID with their stock given back', async () => {

@@ -27,6 +27,15 @@ export class Sql {
     this.dialect = em.getPlatform().constructor.name.toLowerCase().includes('postgre') ? 'postgresql' : 'sqlite';
   }
 
+  /**
+   * Whether queued writes (`later`) travel to the database together, so that a transaction of nothing but queued writes
+   * is one round trip (PostgreSQL). On SQLite every statement is an in-process call: there a path that reads first so
+   * its writes can be queued costs a statement more and saves nothing.
+   */
+  get batchesWrites(): boolean {
+    return this.dialect === 'postgresql';
+  }
+
   /** Statements on the EntityManager's connection: inside its transaction when it is in one, else a pooled one. */
   static on(em: EntityManager): Sql {
     return new Sql(em);
