@@ -56,7 +56,7 @@ export class OrdersService {
   ) {}
 
   async preview(user: User, input: OrderLinesInput): Promise<Quote> {
-    return this.quote(Sql.on(this.orm.em.fork()), input, new Date());
+    return this.quote(Sql.on(this.orm.em), input, new Date());
   }
 
   /**

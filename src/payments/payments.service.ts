@@ -216,7 +216,7 @@ export class PaymentsService {
       updatedAt: now,
       version: 1,
     } satisfies Partial<Payment>);
-    const inserted = await Sql.on(this.orm.em.fork()).run(
+    const inserted = await Sql.on(this.orm.em).run(
       `insert into payments (id, merchant_id, created_at, updated_at, order_id, payment_no, channel, status, amount, currency,
          expires_at, next_query_at, attempts, version)
        select ?, ?, ?, ?, id, ?, ?, ?, ?, ?, ?, ?, 0, 1 from orders

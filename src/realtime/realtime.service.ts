@@ -31,7 +31,7 @@ export class RealtimeService {
     const queue = new EventQueue<PaymentStatusPayload>();
     const unsubscribe = await this.pubsub.subscribe(orderTopic(orderId), (p) => queue.push(p as PaymentStatusPayload));
     try {
-      const row = await Sql.on(this.orm.em.fork()).one<SnapshotRow>(SNAPSHOT, [orderId]);
+      const row = await Sql.on(this.orm.em).one<SnapshotRow>(SNAPSHOT, [orderId]);
       if (!row || (user.role !== 'admin' && row.customer_id !== user.id)) throw notFound('Order');
       queue.unshift(snapshotPayload(row));
     } catch (err) {
