@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
@@ -28,6 +27,7 @@ import { initOrm, type Orm } from './shared/db/orm';
 import { seedDemoCatalog } from './shared/db/seed';
 import { DomainError, formatClientError } from './shared/errors';
 import { RequestContext, type GraphQLContext, type Services } from './shared/graphql/context';
+import { GRAPHQL_BODY_LIMIT, TRUST_PROXY, graphqlPostHandler, requestIdOf, type ContextFor } from './shared/graphql/http-entry';
 import { assertComplexity, prepareDocument, shareQueryText, validationRules } from './shared/graphql/limits';
 import { serveGraphqlWs, subscribe } from './shared/graphql/ws-server';
 import { playgroundRouter } from './shared/graphql/playground';
@@ -57,11 +57,12 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   // Listen first (answering 503 until ready), so the public URL is known before anything is built on it.
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', TRUST_PROXY);
   let ready = false;
   let notify: ReturnType<typeof notifyHandler> | null = null;
+  let graphqlPost: ReturnType<typeof graphqlPostHandler> | null = null;
   const server = createServer((req, res) => {
-    if (ready) return void (notify?.(req, res) || app(req, res));
+    if (ready) return void (notify?.(req, res) || graphqlPost?.(req, res) || app(req, res));
     res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"starting"}');
   });
   await new Promise<void>((resolve, reject) => {
@@ -110,8 +111,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   const schema = buildAppSchema();
 
   app.use((req, res, next) => {
-    const header = req.headers['x-request-id'];
-    const id = typeof header === 'string' && /^[\w.-]{1,100}$/.test(header) ? header : randomUUID();
+    const id = requestIdOf(req);
     res.locals.requestId = id;
     res.setHeader('x-request-id', id);
     const started = process.hrtime.bigint();
@@ -123,6 +123,9 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   });
 
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  // CORS on /graphql ahead of every router: the playground's GET /graphql route would otherwise answer the browsers'
+  // OPTIONS preflight itself (Express answers OPTIONS for a path it has routes for), without the CORS headers.
+  app.use('/graphql', cors({ exposedHeaders: ['x-request-id'], maxAge: 600 }));
   app.get('/readyz', async (_req, res) => {
     const checks: Record<string, string> = {};
     try {
@@ -233,24 +236,24 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   });
   await apollo.start();
 
+  /** The operation context of an HTTP request: the bearer token's user (401 when the token is bad). */
+  const contextFor: ContextFor = async (req, ip, requestId) => {
+    let user: User | null;
+    try {
+      user = userFromAuthorization(config.jwtSecret, req.headers.authorization);
+    } catch (err) {
+      const message = err instanceof DomainError ? err.message : 'The token is not valid';
+      throw new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+    }
+    return new RequestContext(user, ip, log.child({ requestId }), services, requestId);
+  };
   app.use(
     '/graphql',
-    cors({ exposedHeaders: ['x-request-id'], maxAge: 600 }),
-    express.json({ limit: '256kb' }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }): Promise<GraphQLContext> => {
-        let user: User | null;
-        try {
-          user = userFromAuthorization(config.jwtSecret, req.headers.authorization);
-        } catch (err) {
-          const message = err instanceof DomainError ? err.message : 'The token is not valid';
-          throw new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
-        }
-        const requestId = res.locals.requestId as string;
-        return new RequestContext(user, req.ip ?? '', log.child({ requestId }), services, requestId);
-      },
-    }),
+    express.json({ limit: GRAPHQL_BODY_LIMIT }),
+    expressMiddleware(apollo, { context: async ({ req, res }) => contextFor(req, req.ip ?? '', res.locals.requestId as string) }),
   );
+  // The common case (POST with a JSON body) is answered in front of Express; the route above takes the rest.
+  graphqlPost = graphqlPostHandler(apollo, contextFor, log);
 
   app.use((_req, res) => void res.status(404).json({ error: 'not found' }));
   app.use((err: Error & { status?: number; type?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
