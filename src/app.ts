@@ -27,7 +27,7 @@ import { initOrm, type Orm } from './shared/db/orm';
 import { seedDemoCatalog } from './shared/db/seed';
 import { DomainError, formatClientError } from './shared/errors';
 import { RequestContext, type GraphQLContext, type Services } from './shared/graphql/context';
-import { GRAPHQL_BODY_LIMIT, TRUST_PROXY, graphqlPostHandler, requestIdOf, type ContextFor } from './shared/graphql/http-entry';
+import { GRAPHQL_BODY_LIMIT, TRUST_PROXY, graphqlPostHandler, tagRequest, type ContextFor } from './shared/graphql/http-entry';
 import { assertComplexity, prepareDocument, shareQueryText, validationRules } from './shared/graphql/limits';
 import { serveGraphqlWs, subscribe } from './shared/graphql/ws-server';
 import { playgroundRouter } from './shared/graphql/playground';
@@ -111,14 +111,7 @@ export async function startApp(config: AppConfig, log: Logger): Promise<App> {
   const schema = buildAppSchema();
 
   app.use((req, res, next) => {
-    const id = requestIdOf(req);
-    res.locals.requestId = id;
-    res.setHeader('x-request-id', id);
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.debug({ requestId: id, method: req.method, path: req.path, status: res.statusCode, ms }, 'request');
-    });
+    res.locals.requestId = tagRequest(req, res, log);
     next();
   });
 

@@ -146,15 +146,17 @@ export class PaymentsService {
    */
   private async recordSession(order: Order, payment: Payment, session: PaymentSessionData, created: CreatePaymentResult, actor: string): Promise<void> {
     const by = { actor, reason: `paying with ${payment.channel}` };
-    const saveSession = (sql: Sql, guard = '') =>
-      `update payments set session = ?, provider_reference = coalesce(?, provider_reference),
+    const saveSession = (sql: Sql) => ({
+      text: `update payments set session = ?, provider_reference = coalesce(?, provider_reference),
          provider_data = ${sql.jsonSetKey('provider_data', 'create')}, updated_at = ?, version = version + 1
-       where id = ?${guard}`;
-    const params = (sql: Sql) => [sql.json(session), created.providerReference ?? null, JSON.stringify(created.raw ?? null), new Date(), payment.id];
+       where id = ?`,
+      params: [sql.json(session), created.providerReference ?? null, JSON.stringify(created.raw ?? null), new Date(), payment.id],
+    });
     const paying = (row: OrderState) => statusPayload(row, { ...payment, status: PaymentStatus.PENDING });
     try {
       await this.outbox.sqlTransaction(async (sql, emit) => {
-        await sql.later(saveSession(sql, ' and version = ?'), [...params(sql), payment.version], changedConcurrently(payment));
+        const save = saveSession(sql);
+        await sql.later(`${save.text} and version = ?`, [...save.params, payment.version], changedConcurrently(payment));
         if (order.status !== OrderStatus.PENDING_PAYMENT) return;
         const row = stateOf(order);
         await transitionRow(sql, row, [OrderStatus.PAYING], by);
@@ -165,7 +167,8 @@ export class PaymentsService {
       if (!(err instanceof OptimisticLockError)) throw err;
     }
     await this.outbox.sqlTransaction(async (sql, emit) => {
-      const [saved] = await sql.rows<{ status: PaymentStatus }>(`${saveSession(sql)} returning status`, params(sql));
+      const save = saveSession(sql);
+      const [saved] = await sql.rows<{ status: PaymentStatus }>(`${save.text} returning status`, save.params);
       if (saved?.status !== PaymentStatus.PENDING || order.status !== OrderStatus.PENDING_PAYMENT) return;
       const row = stateOf(order);
       if (await transitionRow(sql, row, [OrderStatus.PAYING], by, {}, new Date(), 'status')) emit(orderTopic(order.id), paying(row));

@@ -12,10 +12,20 @@ export const GRAPHQL_BODY_LIMIT = '256kb';
 export const TRUST_PROXY = 'loopback';
 const trusted = proxyaddr.compile(TRUST_PROXY);
 
-/** The request's id: the caller's `x-request-id` when it is a plain token, else a new one. */
-export function requestIdOf(req: IncomingMessage): string {
+/**
+ * Tags a request, for both entries: its id (the caller's `x-request-id` when it is a plain token, else a new one) in
+ * the `x-request-id` answer header, and one debug log line when it is answered. Returns the id.
+ */
+export function tagRequest(req: IncomingMessage, res: ServerResponse, log: Logger): string {
   const header = req.headers['x-request-id'];
-  return typeof header === 'string' && /^[\w.-]{1,100}$/.test(header) ? header : randomUUID();
+  const requestId = typeof header === 'string' && /^[\w.-]{1,100}$/.test(header) ? header : randomUUID();
+  res.setHeader('x-request-id', requestId);
+  const started = process.hrtime.bigint();
+  res.on('finish', () => {
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    log.debug({ requestId, method: req.method, path: (req.url ?? '').split('?')[0], status: res.statusCode, ms }, 'request');
+  });
+  return requestId;
 }
 
 /** Builds an operation's context from the HTTP request (authentication), the client's address and the request id. */
@@ -43,15 +53,9 @@ export function graphqlPostHandler(apollo: ApolloServer<GraphQLContext>, context
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = process.hrtime.bigint();
-    const requestId = requestIdOf(req);
-    res.setHeader('x-request-id', requestId);
+    const requestId = tagRequest(req, res, log);
     res.setHeader('access-control-allow-origin', '*');
     res.setHeader('access-control-expose-headers', 'x-request-id');
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.debug({ requestId, method: 'POST', path: '/graphql', status: res.statusCode, ms }, 'request');
-    });
 
     let body: unknown;
     try {
