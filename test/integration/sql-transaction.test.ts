@@ -6,7 +6,8 @@ import { startTestApp, type Db, type TestApp } from '../helpers/app';
 /**
  * Sql.transaction and Sql.later (src/shared/db/sql.ts): queued writes are all-or-nothing whether they go inside
  * BEGIN/COMMIT or, on PostgreSQL, alone as one statement; a guarded write that misses fails the transaction with the
- * caller's error; and the connection goes back to the pool with no transaction left open.
+ * caller's error; and the connection goes back to the pool with no transaction left open. On SQLite, transactions
+ * asked for together share one COMMIT (group commit): each still stands or falls alone, except when that COMMIT fails.
  */
 const databases: Db[] = inject('postgres') ? ['sqlite', 'postgresql'] : ['sqlite'];
 
@@ -20,9 +21,13 @@ describe.each(databases)('hand-written transactions on %s', (db) => {
     t = await startTestApp(db);
     orm = t.app.services.orm;
     await orm.em.getConnection().execute('create table probe (id varchar(10) primary key, n integer not null)');
+    await orm.em
+      .getConnection()
+      .execute('create table probe_child (id varchar(10) primary key, probe_id varchar(10) references probe (id) deferrable initially deferred)');
   });
   afterAll(async () => t?.close());
   beforeEach(async () => {
+    await orm.em.getConnection().execute('delete from probe_child');
     await orm.em.getConnection().execute('delete from probe');
     await orm.em.getConnection().execute(`insert into probe (id, n) values ('a', 1)`);
   });
@@ -73,5 +78,49 @@ describe.each(databases)('hand-written transactions on %s', (db) => {
     await Promise.all(Array.from({ length: 25 }, (_, i) => Sql.transaction(orm.em, (sql) => sql.later('insert into probe (id, n) values (?, ?)', [`p${i}`, i]))));
     const seen = await Promise.all(Array.from({ length: 25 }, () => Sql.on(orm.em.fork()).one<{ c: unknown }>('select count(*) as c from probe')));
     expect(seen.map((r) => Number(r!.c))).toEqual(Array(25).fill(26));
+  });
+
+  const insert = (sql: Sql, id: string, n: number) => sql.later('insert into probe (id, n) values (?, ?)', [id, n]);
+
+  it('transactions asked for together: the one that fails is undone alone, the others are kept', async () => {
+    const outcomes = await Promise.allSettled([
+      Sql.transaction(orm.em, (sql) => insert(sql, 'b', 2)),
+      Sql.transaction(orm.em, async (sql) => {
+        await insert(sql, 'c', 3);
+        await bump(sql, 41);
+      }),
+      Sql.transaction(orm.em, async (sql) => {
+        await insert(sql, 'd', 4);
+        await insert(sql, 'a', 9);
+      }),
+      Sql.transaction(orm.em, async (sql) => {
+        const [a] = await sql.rows<{ n: number }>(`select n from probe where id = 'a'`);
+        await bump(sql, Number(a!.n));
+        return 'bumped';
+      }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(Missed);
+    expect((outcomes[3] as PromiseFulfilledResult<string>).value).toBe('bumped');
+    expect(await rows()).toEqual([{ id: 'a', n: 2 }, { id: 'b', n: 2 }]);
+  });
+
+  it('a COMMIT that fails keeps nothing of the transactions that shared it (SQLite: all of them; PostgreSQL: its own)', async () => {
+    const outcomes = await Promise.allSettled([
+      Sql.transaction(orm.em, (sql) => insert(sql, 'b', 2)),
+      // A deferred foreign key is checked at COMMIT: this row's parent does not exist.
+      Sql.transaction(orm.em, (sql) => sql.later('insert into probe_child (id, probe_id) values (?, ?)', ['x', 'nobody'])),
+      Sql.transaction(orm.em, (sql) => insert(sql, 'c', 3)),
+    ]);
+    if (db === 'sqlite') {
+      expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      expect(await rows()).toEqual([{ id: 'a', n: 1 }]);
+    } else {
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(await rows()).toEqual([{ id: 'a', n: 1 }, { id: 'b', n: 2 }, { id: 'c', n: 3 }]);
+    }
+    // The connection is back with no transaction open: a later transaction commits and is seen.
+    await Sql.transaction(orm.em, (sql) => insert(sql, 'e', 5));
+    expect((await rows()).map((r) => r.id)).toContain('e');
   });
 });

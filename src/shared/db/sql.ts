@@ -19,12 +19,17 @@ export class Sql {
   /** A transaction of its own has sent BEGIN (with its first statement). */
   private began = false;
 
-  /** `connection`: a connection this Sql holds for a transaction of its own (`Sql.transaction`). */
+  /**
+   * `connection`: a connection this Sql holds for a transaction of its own (`Sql.transaction`); `began`: that
+   * transaction is already open (a member of a SQLite commit group, inside its savepoint).
+   */
   private constructor(
     private readonly em: EntityManager,
     private readonly connection: unknown = null,
+    began = false,
   ) {
-    this.dialect = em.getPlatform().constructor.name.toLowerCase().includes('postgre') ? 'postgresql' : 'sqlite';
+    this.dialect = dialectOf(em);
+    this.began = began;
   }
 
   /**
@@ -53,8 +58,56 @@ export class Sql {
    * is sent as that one statement, without BEGIN and COMMIT: a single statement is atomic on its own, and its
    * writes' `miss` checks run inside it, so a miss undoes every write of it (see `flush`). Every round trip to
    * PostgreSQL is a system call on each side, and on these machines system calls dominate (README, "Performance").
+   *
+   * On SQLite, transactions asked for in the same turn of the event loop commit together (group commit, see
+   * `commitGroup`): each runs alone, one after another, inside a savepoint of one shared transaction, and each
+   * caller's promise settles only once that transaction has committed (or failed: then every member fails, nothing
+   * of any is kept). A member that throws is rolled back to its savepoint and fails alone.
    */
   static async transaction<T>(em: EntityManager, work: (sql: Sql) => Promise<T>): Promise<T> {
+    if (dialectOf(em) === 'postgresql') return Sql.alone(em, work);
+    const client = knexClient(em);
+    return new Promise<T>((resolve, reject) => {
+      let waiting = Sql.commitGroups.get(client);
+      if (!waiting) {
+        Sql.commitGroups.set(client, (waiting = []));
+        setImmediate(() => void Sql.commitGroup(client));
+      }
+      waiting.push({ em, work, resolve, reject } as GroupMember<unknown>);
+    });
+  }
+
+  /**
+   * Group commit on SQLite (`Sql.transaction`). better-sqlite3 runs every statement synchronously on the one
+   * connection, so transactions never overlap; what they cost is COMMIT: each writes every page it changed to the WAL
+   * (about 20 pages for a payment callback: payment, order, history, inbox and outbox rows and their indexes), and the
+   * WAL is copied back at each checkpoint. Transactions asked for in the same turn of the event loop (several callbacks
+   * or orders that arrived together) share one COMMIT, in which pages they all touch (the tail of every table and
+   * index) are written once. Measured: 23 WAL pages per callback alone, 5 in groups of 8 (README, "Performance").
+   *
+   * Latency: a transaction waits for the end of the current turn (`setImmediate`), nothing more; one asked for alone
+   * runs as before, without savepoints. PostgreSQL needs none of this: its connections commit in parallel.
+   */
+  private static readonly commitGroups = new WeakMap<object, Array<GroupMember<unknown>>>();
+
+  private static async commitGroup(client: object): Promise<void> {
+    const members = Sql.commitGroups.get(client)!;
+    Sql.commitGroups.delete(client);
+    if (members.length === 1) {
+      const [m] = members;
+      return Sql.alone(m!.em, m!.work).then(m!.resolve, m!.reject);
+    }
+    // `together` settles every member itself; only taking the connection can fail here, and that fails them all.
+    const outcomes = await Sql.together(members).catch((error: unknown) => members.map((): Settled => ({ ok: false, error })));
+    members.forEach((m, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) m.resolve(o.value);
+      else m.reject(o.error);
+    });
+  }
+
+  /** One transaction on a connection of its own (`transaction`). */
+  private static async alone<T>(em: EntityManager, work: (sql: Sql) => Promise<T>): Promise<T> {
     const client = knexClient(em);
     const connection = await client.acquireConnection();
     const sql = new Sql(em, connection);
@@ -76,7 +129,44 @@ export class Sql {
     }
   }
 
-  private async control(statement: 'begin' | 'commit' | 'rollback'): Promise<void> {
+  /**
+   * A SQLite commit group's transactions as one (`commitGroup`): BEGIN, each member's work in turn inside a
+   * savepoint (rolled back to it when the work throws: that member alone fails), one COMMIT. A failed BEGIN or
+   * COMMIT fails every member, and nothing of any is kept. Answers each member's outcome once COMMIT is done.
+   */
+  private static async together(members: ReadonlyArray<GroupMember<unknown>>): Promise<Settled[]> {
+    const client = knexClient(members[0]!.em);
+    const connection = await client.acquireConnection();
+    const outcomes: Settled[] = [];
+    const shared = new Sql(members[0]!.em, connection);
+    try {
+      await shared.control('begin');
+      for (const m of members) {
+        const sql = new Sql(m.em, connection, true);
+        await sql.control('savepoint grouped');
+        try {
+          const value = await m.work(sql);
+          await sql.flush();
+          await sql.control('release grouped');
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          // Rolling back to the savepoint undoes this member only; if even that fails, the catch below ends them all.
+          await sql.control('rollback to grouped');
+          await sql.control('release grouped');
+          outcomes.push({ ok: false, error });
+        }
+      }
+      await shared.control('commit');
+      return outcomes;
+    } catch (error) {
+      await shared.control('rollback').catch(() => undefined);
+      return members.map((_m, i) => (outcomes[i]?.ok === false ? outcomes[i]! : { ok: false, error }));
+    } finally {
+      await client.releaseConnection(connection);
+    }
+  }
+
+  private async control(statement: Control): Promise<void> {
     try {
       if (this.dialect === 'sqlite') sqliteStatement(this.connection as SqliteConnection, statement).run([]);
       else await (this.connection as PgConnection).query(statement);
@@ -203,6 +293,21 @@ export class Sql {
       ? `json_set(coalesce(${column}, '{}'), '$.${key}', json(?))`
       : `jsonb_set(coalesce(${column}, '{}'::jsonb), '{${key}}', ?::jsonb)`;
   }
+}
+
+interface GroupMember<T> {
+  em: EntityManager;
+  work: (sql: Sql) => Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+type Control = 'begin' | 'commit' | 'rollback' | 'savepoint grouped' | 'release grouped' | 'rollback to grouped';
+
+function dialectOf(em: EntityManager): 'sqlite' | 'postgresql' {
+  return em.getPlatform().constructor.name.toLowerCase().includes('postgre') ? 'postgresql' : 'sqlite';
 }
 
 /** Marks the error a batch sent alone raises when one of its guarded writes missed (see `flush`). */
