@@ -268,8 +268,9 @@ export class PaymentsService {
    * and the amount and currency the payment's; otherwise a NotificationMismatch is thrown and nothing is written. The
    * check reads the same row the change is made from (one read per delivery).
    *
-   * Hand-written statements (shared/db/sql.ts): one read of the payment with its order, then one transaction of
-   * version-guarded updates, the history, inbox and outbox rows (on PostgreSQL a single statement: `Sql.later`).
+   * Hand-written statements (shared/db/sql.ts): one read of the payment with its order (on SQLite inside the
+   * transaction), then version-guarded updates, the history, inbox and outbox rows (on PostgreSQL one statement of
+   * its own: `Sql.later`).
    */
   async applyPaymentResult(
     paymentNo: string,
@@ -282,16 +283,19 @@ export class PaymentsService {
     const outcome = await this.retryOnConflict(async () => {
       autoRefundId = null;
       try {
-        // Read before the transaction: every write below is guarded by the versions read here, so a concurrent change
-        // makes the transaction fail and this attempt start again, and the writes alone go as one statement.
-        const row = await Sql.on(this.orm.em).one<PaymentWithOrderRow>(PAYMENT_WITH_ORDER, [paymentNo]);
-        if (!row) {
-          if (expect) throw new NotificationMismatch(`unknown payment ${paymentNo}`);
-          return 'unknown' as const;
-        }
-        const p = paymentState(row);
-        if (expect) checkClaim(p, expect);
+        // PostgreSQL: read before the transaction. Every write below is guarded by the versions read here, so a
+        // concurrent change makes the transaction fail and this attempt start again, and the writes alone go as one
+        // statement. SQLite: read inside it. Its transactions run one at a time, so nothing changes the row between
+        // the read and the writes, and a copy of the notification that arrived alongside finds it applied.
+        const read = Sql.on(this.orm.em);
+        const before = read.batchesWrites ? await read.one<PaymentWithOrderRow>(PAYMENT_WITH_ORDER, [paymentNo]) : undefined;
+        if (before === null) return unknownPayment(paymentNo, expect);
+        if (before && expect) checkClaim(paymentState(before), expect);
         return await this.outbox.sqlTransaction(async (sql, emit) => {
+          const row = before ?? (await sql.one<PaymentWithOrderRow>(PAYMENT_WITH_ORDER, [paymentNo]));
+          if (!row) return unknownPayment(paymentNo, expect);
+          const p = paymentState(row);
+          if (!before && expect) checkClaim(p, expect);
           const applied = await this.applyToPayment(sql, emit, p, orderState(row), result, actor);
           if (applied.refundId) autoRefundId = applied.refundId;
           const outcome: ApplyOutcome = applied.changed ? 'applied' : 'duplicate';
@@ -746,6 +750,12 @@ function describeOrder(order: Order): string {
 export function newMerchantNo(prefix: 'P' | 'R', now: Date): string {
   const china = new Date(now.getTime() + 8 * 3600_000).toISOString();
   return prefix + china.slice(0, 19).replace(/[-T:]/g, '') + String(randomInt(0, 10_000_000_000)).padStart(10, '0');
+}
+
+/** A result for a payment this service does not have: a notification's claim fails, a query's result is ignored. */
+function unknownPayment(paymentNo: string, expect: NotificationClaim | undefined): 'unknown' {
+  if (expect) throw new NotificationMismatch(`unknown payment ${paymentNo}`);
+  return 'unknown';
 }
 
 // ─── the payment-with-order row of the apply path ──────────────────────────────────────────────────────────────
