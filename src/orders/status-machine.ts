@@ -124,6 +124,17 @@ export async function transitionRow(
   return true;
 }
 
+/**
+ * A status-guarded transition as SQL, for a hand-written PostgreSQL statement that changes the order and appends its
+ * history row itself (the payment callback's one-statement path, `PaymentsService.applySuccessAtOnce`): the table
+ * decides here too (an illegal pair throws when the text is built), and the status literals come from here.
+ * `set` and `where` go into the order's UPDATE; `history` is the history row's `from_status, to_status` values.
+ */
+export function guardedTransitionSql(from: OrderStatus, to: OrderStatus): { set: string; where: string; history: string } {
+  assertTransition(from, to);
+  return { set: `status = '${to}'`, where: `status = '${from}'`, history: `'${from}', '${to}'` };
+}
+
 /** The first history row of a new order (`null` → its initial status), written with the order's insert. */
 export async function recordCreation(sql: Sql, order: { id: string; status: OrderStatus }, by: TransitionBy, at: Date): Promise<void> {
   await sql.later('insert into order_events (id, order_id, from_status, to_status, actor, reason, at) values (?, ?, null, ?, ?, ?, ?)', [

@@ -24,7 +24,10 @@ export class OutboxMessage {
 
 export type Emit = (topic: string, payload: unknown) => void;
 
-type OutboxRow = Pick<OutboxMessage, 'id' | 'topic' | 'payload' | 'createdAt'>;
+/** The head of every INSERT of outbox rows, followed by `values …` or by a `select` of the same four columns. */
+export const OUTBOX_INSERT = 'insert into outbox (id, topic, payload, created_at)';
+
+export type OutboxRow = Pick<OutboxMessage, 'id' | 'topic' | 'payload' | 'createdAt'>;
 
 /**
  * The transactional outbox, the one way events leave the service.
@@ -75,13 +78,21 @@ export class Outbox {
     const write = async (sql: Sql) => {
       if (!messages.length) return;
       await sql.later(
-        `insert into outbox (id, topic, payload, created_at) values ${messages.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        `${OUTBOX_INSERT} values ${messages.map(() => '(?, ?, ?, ?)').join(', ')}`,
         messages.flatMap((m) => [m.id, m.topic, JSON.stringify(m.payload), m.createdAt]),
       );
     };
     const result = await run(emit, write);
     if (messages.length) await this.deliver(messages);
     return result;
+  }
+
+  /**
+   * Events whose outbox rows a single statement wrote itself (`OUTBOX_INSERT`, with these ids and payloads; the
+   * payment callback's one-statement path): published now that the statement has committed, as `transaction` does.
+   */
+  async written(messages: readonly OutboxRow[]): Promise<void> {
+    await this.deliver(messages);
   }
 
   /** Publishes messages left behind by a crash (older than `olderThanMs`). */

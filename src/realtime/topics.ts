@@ -70,3 +70,20 @@ export function statusPayload(
     version: order.version,
   };
 }
+
+/**
+ * `statusPayload` built by PostgreSQL, for a statement that changes an order and writes its event's outbox row
+ * itself (`PaymentsService.applySuccessAtOnce`). `row` names a row with the order's columns after the change
+ * (`id`, `order_no`, `status`, `total_amount`, `paid_amount`, `refunded_amount`, `version`) and the payment's
+ * (`payment_id`, `payment_no`, `payment_status`, `channel`); `occurredAt` is the one parameter (an ISO string).
+ * Keep it in step with `statusPayload`: a test compares the two (test/integration/outbox-redelivery.test.ts).
+ */
+export function statusPayloadSql(row: string): string {
+  return `jsonb_build_object('orderId', ${row}.id, 'orderNo', ${row}.order_no, 'orderStatus', ${row}.status,
+    'paymentId', ${row}.payment_id, 'paymentNo', ${row}.payment_no, 'paymentStatus', ${row}.payment_status,
+    'channel', ${row}.channel, 'totalAmount', ${row}.total_amount, 'paidAmount', ${row}.paid_amount,
+    'refundedAmount', ${row}.refunded_amount, 'occurredAt', ?::text, 'version', ${row}.version)`;
+}
+
+/** SQL for `orderTopic` of an order id column. */
+export const orderTopicSql = (idColumn: string): string => `'order:' || ${idColumn}`;

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { OutboxMessage } from '../../src/realtime/outbox';
+import { orderTopic } from '../../src/realtime/topics';
 import { DEFAULT_MERCHANT_ID } from '../../src/shared/db/entity';
 import { WechatPayStore, type WechatPaySimulator } from '../../src/simulators/wechatpay';
 import { codeOf, startTestApp, type TestApp } from '../helpers/app';
@@ -98,6 +100,52 @@ describe.each(setups)('paying with WeChat Pay on %s: payOrder, the simulator, th
     const late = subscribe(alice, order.id);
     await late.until((s) => s.events.length >= 1, 2000);
     expect(late.events[0].paymentStatusChanged).toMatchObject({ orderStatus: 'PAID', paymentStatus: 'SUCCEEDED' });
+  });
+
+  it("a callback's event is stored in the outbox exactly as it is published (what the sweep sends when the publish fails)", async () => {
+    // On PostgreSQL the callback is applied by one statement that builds the event's outbox row itself
+    // (PaymentsService.applySuccessAtOnce): the row it wrote must be the event published from memory after it.
+    const order = await newOrder();
+    const session = (await pay(order.id, 'WECHAT_NATIVE')).data.payOrder;
+    const topic = orderTopic(order.id);
+    const pubsub = t.app.pubsub;
+    const publish = pubsub.publish.bind(pubsub);
+    let published: Record<string, unknown> | undefined;
+    pubsub.publish = async (to, payload) => {
+      if (to === topic && (payload as { orderStatus?: string }).orderStatus === 'PAID') {
+        published = payload as Record<string, unknown>;
+        throw new Error('Connection is closed.');
+      }
+      return publish(to, payload);
+    };
+    try {
+      expect((await simulatorPay({ code_url: session.qrCodeUrl, outcome: 'SUCCESS' })).status).toBe(200);
+      await eventually(async () => published, (p) => p !== undefined);
+      const rows = await t.app.orm.em.fork().find(OutboxMessage, { topic });
+      // (The PAYING event's row may still be there: published rows are deleted in batches.)
+      expect(rows.map((r) => r.payload).filter((p) => (p as { orderStatus: string }).orderStatus === 'PAID')).toEqual([published]);
+      expect(published).toMatchObject({
+        orderId: order.id,
+        orderNo: order.orderNo,
+        orderStatus: 'PAID',
+        paymentId: session.payment.id,
+        paymentNo: session.payment.paymentNo,
+        paymentStatus: 'SUCCEEDED',
+        channel: 'WECHAT_NATIVE',
+        totalAmount: order.totalAmount,
+        paidAmount: order.totalAmount,
+        refundedAmount: 0,
+      });
+      expect(new Date(published!.occurredAt as string).toISOString()).toBe(published!.occurredAt);
+    } finally {
+      pubsub.publish = publish;
+    }
+    const state = await orderState(order.id);
+    expect(state.history.map((h: { to: string }) => h.to)).toEqual(['PENDING_PAYMENT', 'PAYING', 'PAID']);
+    expect(state.payments[0]).toMatchObject({ status: 'SUCCEEDED', providerTransactionId: expect.any(String) });
+    expect((await notifications()).filter((n: { paymentNo: string }) => n.paymentNo === session.payment.paymentNo)).toEqual([
+      expect.objectContaining({ provider: 'wechatpay', outcome: 'applied', flagged: false }),
+    ]);
   });
 
   it('only the owner or an admin may subscribe; a stranger gets an error and never an event', async () => {
