@@ -153,7 +153,9 @@ export async function startService(ctx: BenchContext, db: BenchDb, options: Serv
     ...(options.countSql ? { BENCH_COUNT_SQL: '1' } : {}),
     ...options.env,
   };
-  const rpc = spawnNode(serviceMain(), `service/${db.driver}`, env, ['--expose-gc', ...profileArgs('service'), '-r', PROBE]);
+  // BENCH_SERVICE_NODE_ARGS: extra Node/V8 flags for the service only (experiments such as `--max-semi-space-size=32`).
+  const extra = process.env.BENCH_SERVICE_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const rpc = spawnNode(serviceMain(), `service/${db.driver}`, env, ['--expose-gc', ...extra, ...profileArgs('service'), '-r', PROBE]);
   const url = `http://127.0.0.1:${port}`;
   await waitReady(url, rpc, 60_000);
   return wrap('service', db, rpc, url);

@@ -105,6 +105,14 @@ describe.each(databases)('hand-written transactions on %s', (db) => {
     expect(await rows()).toEqual([{ id: 'a', n: 2 }, { id: 'b', n: 2 }]);
   });
 
+  it('a burst of transactions (more than one SQLite commit group holds) all commit, each once', async () => {
+    const ids = Array.from({ length: 75 }, (_, i) => `b${i}`);
+    await Promise.all(ids.map((id, i) => Sql.transaction(orm.em, (sql) => insert(sql, id, i))));
+    const got = await rows();
+    expect(got).toHaveLength(76);
+    expect(new Set(got.map((r) => r.id))).toEqual(new Set(['a', ...ids]));
+  });
+
   it('a COMMIT that fails keeps nothing of the transactions that shared it (SQLite: all of them; PostgreSQL: its own)', async () => {
     const outcomes = await Promise.allSettled([
       Sql.transaction(orm.em, (sql) => insert(sql, 'b', 2)),
