@@ -280,7 +280,8 @@ export class PaymentsService {
     inbox?: InboxEntry,
     expect?: NotificationClaim,
   ): Promise<ApplyOutcome> {
-    if (inbox && expect && result.status === 'SUCCEEDED' && Sql.on(this.orm.em).dialect === 'postgresql') {
+    const read = Sql.on(this.orm.em);
+    if (inbox && expect && result.status === 'SUCCEEDED' && read.dialect === 'postgresql') {
       if (await this.applySuccessAtOnce(paymentNo, result, actor, inbox, expect)) return 'applied';
     }
     let autoRefundId: string | null = null;
@@ -291,7 +292,6 @@ export class PaymentsService {
         // concurrent change makes the transaction fail and this attempt start again, and the writes alone go as one
         // statement. SQLite: read inside it. Its transactions run one at a time, so nothing changes the row between
         // the read and the writes, and a copy of the notification that arrived alongside finds it applied.
-        const read = Sql.on(this.orm.em);
         const before = read.batchesWrites ? await read.one<PaymentWithOrderRow>(PAYMENT_WITH_ORDER, [paymentNo]) : undefined;
         if (before === null) return unknownPayment(paymentNo, expect);
         if (before && expect) checkClaim(paymentState(before), expect);
