@@ -59,8 +59,8 @@ export class Sql {
    * writes' `miss` checks run inside it, so a miss undoes every write of it (see `flush`). Every round trip to
    * PostgreSQL is a system call on each side, and on these machines system calls dominate (README, "Performance").
    *
-   * On SQLite, transactions asked for in the same turn of the event loop commit together, up to
-   * `GROUP_COMMIT_MAX` at a time (group commit, see `commitGroup`): each runs alone, one after another, inside a savepoint of one shared transaction, and each
+   * On SQLite, transactions asked for in the same turn of the event loop commit together (group commit, see
+   * `commitGroup`): each runs alone, one after another, inside a savepoint of one shared transaction, and each
    * caller's promise settles only once that transaction has committed (or failed: then every member fails, nothing
    * of any is kept). A member that throws is rolled back to its savepoint and fails alone.
    */
@@ -91,11 +91,8 @@ export class Sql {
   private static readonly commitGroups = new WeakMap<object, Array<GroupMember<unknown>>>();
 
   private static async commitGroup(client: object): Promise<void> {
-    const waiting = Sql.commitGroups.get(client)!;
-    const members = waiting.splice(0, GROUP_COMMIT_MAX);
-    // Members beyond the cap form the next group, after the replies of this one have gone out.
-    if (waiting.length) setImmediate(() => void Sql.commitGroup(client));
-    else Sql.commitGroups.delete(client);
+    const members = Sql.commitGroups.get(client)!;
+    Sql.commitGroups.delete(client);
     if (members.length === 1) {
       const [m] = members;
       return Sql.alone(m!.em, m!.work).then(m!.resolve, m!.reject);
@@ -306,14 +303,6 @@ interface GroupMember<T> {
 }
 
 type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
-
-/**
- * The most transactions one SQLite COMMIT takes. Every member of a group waits for the group's COMMIT, so a burst is
- * cut into groups: the replies of the first go out before the next runs (32 callbacks are about 10 ms of work on
- * these VMs). Sharing pages pays less and less beyond this: 23.5 WAL pages per callback alone, 5.4 in groups of 8,
- * 3.7 in groups of 16.
- */
-const GROUP_COMMIT_MAX = 32;
 
 type Control = 'begin' | 'commit' | 'rollback' | 'savepoint grouped' | 'release grouped' | 'rollback to grouped';
 
