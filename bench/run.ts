@@ -193,7 +193,9 @@ async function main(): Promise<void> {
   writeFileSync(join(opts.outDir, `${stamp}.md`), md + '\n');
   writeFileSync(join(opts.outDir, 'latest.json'), JSON.stringify(json, null, 2));
   writeFileSync(join(opts.outDir, 'latest.md'), md + '\n');
-  if (opts.updateReadme) updateReadme(md);
+  // Only a complete run replaces the README's table (an interrupted or failed one is still written to --out).
+  if (opts.updateReadme && (interrupted || results.some((r) => r.error))) log('bench/README.md left as it was: the run did not complete');
+  else if (opts.updateReadme) updateReadme(md);
 
   console.log('');
   console.log(terminalTable(results, checks));
