@@ -76,7 +76,7 @@ export function statusPayload(
  * itself (`PaymentsService.applySuccessAtOnce`). `row` names a row with the order's columns after the change
  * (`id`, `order_no`, `status`, `total_amount`, `paid_amount`, `refunded_amount`, `version`) and the payment's
  * (`payment_id`, `payment_no`, `payment_status`, `channel`); `occurredAt` is the one parameter (an ISO string).
- * Keep it in step with `statusPayload`: a test compares the two (test/integration/outbox-redelivery.test.ts).
+ * Keep it in step with `statusPayload`: a test compares the two (test/e2e/wechatpay-payment.test.ts, "stored in the outbox exactly as it is published").
  */
 export function statusPayloadSql(row: string): string {
   return `jsonb_build_object('orderId', ${row}.id, 'orderNo', ${row}.order_no, 'orderStatus', ${row}.status,
