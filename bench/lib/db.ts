@@ -201,6 +201,8 @@ export function openSqlite(path: string): SqliteDatabase {
   const db = new Database(path);
   db.pragma('journal_mode = wal');
   db.pragma('busy_timeout = 5000');
+  // As the service (src/shared/db/orm.ts): every COMMIT synced before it is answered.
+  db.pragma('synchronous = full');
   return db;
 }
 

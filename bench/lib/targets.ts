@@ -70,11 +70,15 @@ export interface BenchContext {
 }
 
 /** BENCH_PROFILE_DIR=dir: the processes write V8 CPU profiles there when they stop (for finding causes). */
-function profileArgs(kind: TargetKind): string[] {
+export function cpuProfileArgs(kind: string): string[] {
   const dir = process.env.BENCH_PROFILE_DIR;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', resolve(dir), '--cpu-prof-name', `${kind}-${Date.now()}.cpuprofile`] : [];
+}
+
+function profileArgs(kind: TargetKind): string[] {
   // BENCH_NODE_ARGS: more node flags for the service and floor (e.g. --trace-gc), for diagnosis.
   const extra = process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-  return [...extra, ...(dir ? ['--cpu-prof', '--cpu-prof-dir', resolve(dir), '--cpu-prof-name', `${kind}-${Date.now()}.cpuprofile`] : [])];
+  return [...extra, ...cpuProfileArgs(kind)];
 }
 
 export async function freePort(): Promise<number> {

@@ -10,6 +10,7 @@ import {
 } from '../../src/simulators/wechatpay';
 import { formatRfc3339China } from '../../src/payments/providers/wechatpay/crypto';
 import { forkHelper, type Rpc } from './rpc';
+import { cpuProfileArgs } from './targets';
 
 /**
  * WeChat Pay for the bench: one platform key (the simulator's), one merchant, and the signed, AES-GCM encrypted
@@ -52,7 +53,7 @@ export async function startSimulator(setup: WechatSetup): Promise<SimulatorHandl
     SIM_PRIVATE_KEY_PEM: setup.platformPrivateKeyPem,
     SIM_PUBLIC_KEY_ID: setup.publicKeyId,
     SIM_MERCHANT: JSON.stringify(setup.merchant),
-  });
+  }, cpuProfileArgs('simulator'));
   const info = await rpc.call<{ baseUrl: string; adapter: Record<string, string> }>('info', undefined, 30_000);
   const a = info.adapter;
   return {

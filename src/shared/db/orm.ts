@@ -37,16 +37,30 @@ export function ormOptions(database: AppConfig['database'], extra: Partial<Optio
     ...common,
     driver: BetterSqliteDriver,
     dbName: database.path,
+    pool: { afterCreate: sqliteSettings },
     migrations: { migrationsList: MIGRATIONS.sqlite, transactional: true, allOrNothing: true, snapshot: false, silent: true },
   } as Options;
 }
 
-export async function initOrm(database: AppConfig['database'], extra: Partial<Options> = {}): Promise<Orm> {
-  const orm = (await MikroORM.init(ormOptions(database, extra))) as Orm;
-  if (database.driver === 'sqlite') {
-    // WAL lets readers run beside the writer; busy_timeout waits for the lock instead of failing at once.
-    await orm.em.getConnection().execute('pragma journal_mode = wal');
-    await orm.em.getConnection().execute('pragma busy_timeout = 5000');
+/**
+ * Every SQLite connection, as it is opened. WAL lets readers run beside the writer; busy_timeout waits for the lock
+ * instead of failing at once. synchronous = FULL: every COMMIT reaches the disk before it is answered, as on
+ * PostgreSQL (synchronous_commit = on), so an order, payment or callback answered is not lost by a power cut. Said
+ * explicitly because better-sqlite3's default depends on the file: FULL on the connection that switches a new file to
+ * WAL, NORMAL (no sync at COMMIT) when the file is already in WAL, i.e. on every later start. Group commit
+ * (shared/db/sql.ts) shares one sync among the transactions that arrive together.
+ */
+function sqliteSettings(db: { pragma(statement: string): unknown }, done: (err: Error | null, db: unknown) => void): void {
+  try {
+    db.pragma('journal_mode = wal');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('synchronous = full');
+    done(null, db);
+  } catch (err) {
+    done(err as Error, db);
   }
-  return orm;
+}
+
+export async function initOrm(database: AppConfig['database'], extra: Partial<Options> = {}): Promise<Orm> {
+  return (await MikroORM.init(ormOptions(database, extra))) as Orm;
 }
