@@ -40,7 +40,8 @@ export interface ClosedLoopOptions {
   durationMs?: number;
   /** …or send exactly this many requests. */
   amount?: number;
-  next(): AutocannonRequest;
+  /** The next request; `expect`, when given, tells whether its answer is the one it should get. */
+  next(): AutocannonRequest & { expect?: (status: number, body: string) => boolean };
   /** Status codes counted as expected (autocannon counts others as non2xx). */
   verifyBody?: (body: string) => boolean;
   timeoutSec?: number;
@@ -58,6 +59,8 @@ export interface ClosedLoopResult {
   mismatches: number;
   non2xx: number;
   status4xx: number;
+  /** Answers their request's `expect` refused (exact: each answer is matched with its request). */
+  unexpectedStatus: number;
   elapsedMs: number;
   /** autocannon's (closed-loop) latency percentiles, ms. */
   latency: { p50: number; p99: number; mean: number };
@@ -66,6 +69,8 @@ export interface ClosedLoopResult {
 export async function closedLoop(o: ClosedLoopOptions): Promise<ClosedLoopResult> {
   const started = performance.now();
   let last = started;
+  let unexpectedStatus = 0;
+  type Context = { expect?: (status: number, body: string) => boolean };
   const result = await new Promise<AutocannonResult>((resolve, reject) => {
     const instance = autocannon(
       {
@@ -74,7 +79,20 @@ export async function closedLoop(o: ClosedLoopOptions): Promise<ClosedLoopResult
         ...(o.amount ? { amount: o.amount } : { duration: Math.max(1, Math.round((o.durationMs ?? 10_000) / 1000)) }),
         timeout: o.timeoutSec ?? 15,
         ...(o.verifyBody ? { verifyBody: o.verifyBody } : {}),
-        requests: [{ setupRequest: (req: AutocannonRequest) => ({ ...req, ...o.next() }) }],
+        // One request in flight per connection (no pipelining): the connection's context holds what its answer
+        // should be.
+        requests: [
+          {
+            setupRequest: (req: AutocannonRequest, context: Context) => {
+              const { expect, ...next } = o.next();
+              context.expect = expect;
+              return { ...req, ...next };
+            },
+            onResponse: (status: number, body: string, context: Context) => {
+              if (context.expect && !context.expect(status, body)) unexpectedStatus++;
+            },
+          },
+        ],
       },
       (err, res) => (err ? reject(err) : resolve(res)),
     );
@@ -93,6 +111,7 @@ export async function closedLoop(o: ClosedLoopOptions): Promise<ClosedLoopResult
     mismatches: result.mismatches ?? 0,
     non2xx: result.non2xx,
     status4xx: result['4xx'],
+    unexpectedStatus,
     elapsedMs: elapsed,
     latency: { p50: result.latency.p50, p99: result.latency.p99, mean: result.latency.average },
   };
