@@ -59,7 +59,17 @@ export interface Target {
   memory(settleMs?: number): Promise<MemoryUsage>;
   sql(): Promise<SqlCounters>;
   sqlTrace(on: boolean): Promise<string[]>;
+  /** The process's event-loop delay (ms) since the last reset (process-probe.ts); `reset` starts a new window. */
+  loopDelay(reset?: boolean): Promise<LoopDelay>;
   stop(): Promise<number | null>;
+}
+
+/** How long ready work waited for the event loop: a tail here is the process's own (CPU, GC, a blocking call). */
+export interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
 }
 
 export interface BenchContext {
@@ -125,6 +135,7 @@ function wrap(kind: TargetKind, db: BenchDb, rpc: Rpc, url: string): Target {
     },
     sql: () => rpc.call<SqlCounters>('sql'),
     sqlTrace: (on) => rpc.call<string[]>('sqlTrace', { on }),
+    loopDelay: (reset = false) => rpc.call<LoopDelay>('loopDelay', { reset }),
     stop: async () => {
       const code = await rpc.stop(15_000);
       return code;

@@ -4,7 +4,7 @@ import { insertPayingOrders, newId, orderNo, paymentNo, query, type BenchDb, typ
 import { openLoop, type OpenLoopRequest } from '../lib/open-loop';
 import { CpuMeter } from '../lib/proc';
 import { ratio, round, summarize, type LatencySummary } from '../lib/stats';
-import { startFloor, startService, type Target } from '../lib/targets';
+import { startFloor, startService, type LoopDelay, type Target } from '../lib/targets';
 import { paymentNotification, type SignedNotification, type WechatSetup } from '../lib/wechat';
 
 /**
@@ -126,6 +126,8 @@ interface RateResult {
   skipped?: boolean;
   rate: number;
   latency: LatencySummary;
+  /** The target's event-loop delay over the phase (absent when not run). */
+  loopDelay?: LoopDelay;
   achievedRate: number;
   cpuMsPerOp: number;
   unexpected: number;
@@ -137,6 +139,7 @@ interface RateResult {
 async function ratePhase(target: Target, batches: SignedNotification[][], rate: number, durationMs: number, fraction: number): Promise<RateResult> {
   const batchRate = (rate * batches.length) / batches.flat().length;
   let sentBatches = 0;
+  await target.loopDelay(true);
   const meter = new CpuMeter(target.pid);
   const r = await openLoop({
     url: target.url,
@@ -151,6 +154,7 @@ async function ratePhase(target: Target, batches: SignedNotification[][], rate: 
   const cpu = meter.stop();
   return {
     fraction,
+    loopDelay: await target.loopDelay(),
     rate: round(rate, 1),
     latency: summarize(r.latencies),
     achievedRate: round(r.achievedRate, 1),
@@ -288,7 +292,7 @@ export async function runCallback(ctx: Ctx, driver: Driver): Promise<WorkloadRes
         tally(tallies[t.kind], phaseBatches, p.sentBatches, p.droppedByBatch);
         phases[t.kind].push(p);
         ctx.log(
-          `  ${t.label} @${Math.round(fraction * 100)}% of ${own ? "the service's" : "the floor's"} max (${p.rate}/s): reply p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, achieved ${p.achievedRate}/s, unexpected ${p.unexpected}, not sent ${p.dropped}`,
+          `  ${t.label} @${Math.round(fraction * 100)}% of ${own ? "the service's" : "the floor's"} max (${p.rate}/s): reply p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, event-loop delay p99 ${p.loopDelay?.p99} ms, achieved ${p.achievedRate}/s, unexpected ${p.unexpected}, not sent ${p.dropped}`,
         );
       }
     }

@@ -5,7 +5,7 @@ import { openLoop } from '../lib/open-loop';
 import { CpuMeter } from '../lib/proc';
 import { createOrderOk, createOrderRequest, customerTokens } from '../lib/requests';
 import { median, ratio, round, summarize, type LatencySummary } from '../lib/stats';
-import { startFloor, startService, type Target } from '../lib/targets';
+import { startFloor, startService, type LoopDelay, type Target } from '../lib/targets';
 
 /**
  * createOrder: maximum throughput (autocannon, 64 connections, a unique idempotency key per request), then latency
@@ -64,6 +64,8 @@ interface RatePhase {
   fraction: number;
   rate: number;
   latency: LatencySummary;
+  /** The target's event-loop delay over the phase (absent when not run). */
+  loopDelay?: LoopDelay;
   achievedRate: number;
   cpuMsPerOp: number;
   failed: number;
@@ -80,6 +82,7 @@ function saturated(fraction: number, rate: number): RatePhase {
 }
 
 async function ratePhase(target: Target, tag: string, rate: number, durationMs: number, tokens: string[]): Promise<Omit<RatePhase, 'fraction'>> {
+  await target.loopDelay(true);
   const meter = new CpuMeter(target.pid);
   const r = await openLoop({
     url: target.url,
@@ -90,6 +93,7 @@ async function ratePhase(target: Target, tag: string, rate: number, durationMs: 
   });
   const cpu = meter.stop();
   return {
+    loopDelay: await target.loopDelay(),
     rate: round(rate, 1),
     latency: summarize(r.latencies),
     achievedRate: round(r.achievedRate, 1),
@@ -141,7 +145,7 @@ export async function runCreateOrder(ctx: Ctx, driver: Driver): Promise<Workload
         const p = await ratePhase(t, `${t.kind[0]}r${fraction}${own ? 'own' : ''}`, rate, d, tokens);
         phases[t.kind].push({ fraction, ...p });
         ctx.log(
-          `  ${t.label} @${Math.round(fraction * 100)}% of ${own ? "the service's" : "the floor's"} max (${p.rate}/s): p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, achieved ${p.achievedRate}/s, failed ${p.failed}`,
+          `  ${t.label} @${Math.round(fraction * 100)}% of ${own ? "the service's" : "the floor's"} max (${p.rate}/s): p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, event-loop delay p99 ${p.loopDelay?.p99} ms, achieved ${p.achievedRate}/s, failed ${p.failed}`,
         );
       }
     }
