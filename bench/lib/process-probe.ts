@@ -138,7 +138,7 @@ if (process.send) {
           break;
         }
         case 'loopDelay': {
-          const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4) / 100 - LOOP_RESOLUTION_MS);
+          const ms = (ns: number) => Math.max(0, Math.round(ns / 1e4 - LOOP_RESOLUTION_MS * 100) / 100);
           result = { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max), mean: ms(loopDelay.mean) };
           if ((m.params as { reset?: boolean })?.reset) loopDelay.reset();
           break;

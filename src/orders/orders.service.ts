@@ -56,7 +56,7 @@ export class OrdersService {
   ) {}
 
   async preview(user: User, input: OrderLinesInput): Promise<Quote> {
-    return this.quote(Sql.on(this.orm.em), input, new Date());
+    return this.quote(Sql.on(this.orm.em), input, new Date(), 'read');
   }
 
   /**
@@ -87,9 +87,10 @@ export class OrdersService {
   }
 
   /**
-   * Where queued writes travel together (PostgreSQL), the order is priced from a plain read and written by a
-   * transaction of nothing but writes guarded by what was read: one statement. If the catalog moved in between (stock
-   * taken, a price or availability changed), that statement changes nothing and the order is made the other way, which
+   * Where queued writes travel together (PostgreSQL), the order is priced from the catalog as this process last read it
+   * (`productsForQuote`: usually no read at all) and written by a transaction of nothing but writes guarded by what was
+   * read: one statement. If the catalog moved since (stock taken; a price, name or availability changed), that
+   * statement changes nothing, the entries are forgotten and the order is made the other way, which
    * is the only way on SQLite: reserve with UPDATE … RETURNING and price from what was reserved, OUT_OF_STOCK where the
    * stock is short.
    */
@@ -97,7 +98,7 @@ export class OrdersService {
     const now = new Date();
     const read = Sql.on(this.orm.em);
     if (read.batchesWrites) {
-      const quoted = await this.quote(read, input, now);
+      const quoted = await this.quote(read, input, now, 'quoted');
       try {
         return await Sql.transaction(this.orm.em, async (sql) => {
           await this.catalog.reserveQuoted(sql, quoted.lines);
@@ -105,10 +106,11 @@ export class OrdersService {
         });
       } catch (err) {
         if (!(err instanceof StaleQuote)) throw err;
+        this.catalog.forgetQuoted(DEFAULT_MERCHANT_ID, input.items.map((l) => l.sku));
       }
     }
     return Sql.transaction(this.orm.em, async (sql) =>
-      this.insert(sql, user, input, key, requestHash, await this.quote(sql, input, now, true), now),
+      this.insert(sql, user, input, key, requestHash, await this.quote(sql, input, now, 'reserve'), now),
     );
   }
 
@@ -218,10 +220,16 @@ export class OrdersService {
     }
   }
 
-  private async quote(sql: Sql, input: OrderLinesInput, now: Date, reserve = false) {
-    const lines = reserve ? await this.catalog.reserveLines(sql, input.items) : await this.catalog.productsForLines(sql, input.items);
+  /** `read`: the catalog as it is now (previewOrder); `quoted`: as last read (`productsForQuote`); `reserve`: reserving. */
+  private async quote(sql: Sql, input: OrderLinesInput, now: Date, lines: 'read' | 'quoted' | 'reserve') {
+    const products =
+      lines === 'reserve'
+        ? await this.catalog.reserveLines(sql, input.items)
+        : lines === 'quoted'
+          ? await this.catalog.productsForQuote(sql, input.items)
+          : await this.catalog.productsForLines(sql, input.items);
     const coupon = input.couponCode ? await this.catalog.findCoupon(sql, input.couponCode) : null;
-    return { lines, coupon, ...priceOrder(lines, coupon, this.shipping, now) };
+    return { lines: products, coupon, ...priceOrder(products, coupon, this.shipping, now) };
   }
 
   private async insert(

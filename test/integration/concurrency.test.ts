@@ -60,6 +60,24 @@ describe.each(databases)('concurrency on %s', (db) => {
     expect(await stock()).toBe(3);
   });
 
+  it('a product changed by another instance (straight in the database) after this one priced orders from it: the next order has the new price and name', async () => {
+    await t.gql(`mutation { createProduct(input: { sku: "MOVED", name: "Before", priceAmount: 100, stock: 10 }) { id } }`, {}, admin);
+    const order = async () =>
+      (await t.gql(`mutation { createOrder(input: { items: [{ sku: "MOVED", quantity: 2 }] }) { subtotalAmount items { name } } }`, {}, t.token('mover'))).data
+        .createOrder;
+    expect(await order()).toEqual({ subtotalAmount: 200, items: [{ name: 'Before' }] });
+    const conn = t.app.services.orm.em.getConnection();
+    await conn.execute(`update products set price_amount = 150 where sku = 'MOVED'`);
+    expect(await order()).toEqual({ subtotalAmount: 300, items: [{ name: 'Before' }] });
+    expect(await order()).toEqual({ subtotalAmount: 300, items: [{ name: 'Before' }] });
+    await conn.execute(`update products set name = 'After' where sku = 'MOVED'`);
+    expect(await order()).toEqual({ subtotalAmount: 300, items: [{ name: 'After' }] });
+    await conn.execute(`update products set active = ${db === 'sqlite' ? 0 : 'false'} where sku = 'MOVED'`);
+    expect(codeOf(await createOrder(t.token('mover'), { items: [{ sku: 'MOVED', quantity: 1 }] }))).toBe('BAD_USER_INPUT');
+    const stock = (await t.gql(`{ products { sku stock } }`, {}, admin)).data.products.find((p: any) => p.sku === 'MOVED').stock;
+    expect(stock).toBe(2);
+  });
+
   it('10 concurrent orders for the last use of a coupon: one order, the rest COUPON_INVALID with their stock given back', async () => {
     await t.gql(`mutation { createProduct(input: { sku: "LAST", name: "Last", priceAmount: 1000, stock: 50 }) { id } }`, {}, admin);
     await t.gql(`mutation { createCoupon(input: { code: "ONCE", kind: FIXED, value: 100, usageLimit: 1 }) { id } }`, {}, admin);
