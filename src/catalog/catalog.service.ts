@@ -118,7 +118,8 @@ export class CatalogService {
 
   /**
    * The products for order lines, in line order; unknown, inactive or repeated SKUs are BAD_USER_INPUT.
-   * One hand-written read of plain rows (shared/db/sql.ts) for previewOrder; createOrder prices from `reserveLines`.
+   * One hand-written read of plain rows (shared/db/sql.ts): previewOrder's, and `productsForQuote`'s for SKUs it has
+   * not seen; createOrder otherwise prices from `productsForQuote` (PostgreSQL) or `reserveLines`.
    */
   async productsForLines(
     sql: Sql,
