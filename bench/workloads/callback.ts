@@ -292,7 +292,7 @@ export async function runCallback(ctx: Ctx, driver: Driver): Promise<WorkloadRes
         tally(tallies[t.kind], phaseBatches, p.sentBatches, p.droppedByBatch);
         phases[t.kind].push(p);
         ctx.log(
-          `  ${t.label} @${Math.round(fraction * 100)}% of ${own ? "the service's" : "the floor's"} max (${p.rate}/s): reply p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, event-loop delay p99 ${p.loopDelay?.p99} ms, achieved ${p.achievedRate}/s, unexpected ${p.unexpected}, not sent ${p.dropped}`,
+          `  ${t.label} @${Math.round(fraction * 100)}% of ${own ? "the service's" : "the floor's"} max (${p.rate}/s): reply p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, event-loop delay p99 ${p.loopDelay?.p99} ms (max ${p.loopDelay?.max}), achieved ${p.achievedRate}/s, unexpected ${p.unexpected}, not sent ${p.dropped}`,
         );
       }
     }

@@ -145,7 +145,7 @@ export async function runCreateOrder(ctx: Ctx, driver: Driver): Promise<Workload
         const p = await ratePhase(t, `${t.kind[0]}r${fraction}${own ? 'own' : ''}`, rate, d, tokens);
         phases[t.kind].push({ fraction, ...p });
         ctx.log(
-          `  ${t.label} @${Math.round(fraction * 100)}% of ${own ? "the service's" : "the floor's"} max (${p.rate}/s): p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, event-loop delay p99 ${p.loopDelay?.p99} ms, achieved ${p.achievedRate}/s, failed ${p.failed}`,
+          `  ${t.label} @${Math.round(fraction * 100)}% of ${own ? "the service's" : "the floor's"} max (${p.rate}/s): p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, event-loop delay p99 ${p.loopDelay?.p99} ms (max ${p.loopDelay?.max}), achieved ${p.achievedRate}/s, failed ${p.failed}`,
         );
       }
     }
