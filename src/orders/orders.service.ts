@@ -90,9 +90,8 @@ export class OrdersService {
    * Where queued writes travel together (PostgreSQL), the order is priced from the catalog as this process last read it
    * (`productsForQuote`: usually no read at all) and written by a transaction of nothing but writes guarded by what was
    * read: one statement. If the catalog moved since (stock taken; a price, name or availability changed), that
-   * statement changes nothing, the entries are forgotten and the order is made the other way, which
-   * is the only way on SQLite: reserve with UPDATE … RETURNING and price from what was reserved, OUT_OF_STOCK where the
-   * stock is short.
+   * statement changes nothing, the entries are forgotten and the order is made the other way, which is the only way
+   * on SQLite: reserve with UPDATE … RETURNING and price from what was reserved, OUT_OF_STOCK where the stock is short.
    */
   private async insertOnce(user: User, input: CreateOrderInput, key: string | null, requestHash: string): Promise<Order> {
     const now = new Date();
@@ -220,12 +219,12 @@ export class OrdersService {
     }
   }
 
-  /** `read`: the catalog as it is now (previewOrder); `quoted`: as last read (`productsForQuote`); `reserve`: reserving. */
-  private async quote(sql: Sql, input: OrderLinesInput, now: Date, lines: 'read' | 'quoted' | 'reserve') {
+  /** Products `from` the catalog as it is now (previewOrder), as last read (`productsForQuote`), or by reserving them. */
+  private async quote(sql: Sql, input: OrderLinesInput, now: Date, from: 'read' | 'quoted' | 'reserve') {
     const products =
-      lines === 'reserve'
+      from === 'reserve'
         ? await this.catalog.reserveLines(sql, input.items)
-        : lines === 'quoted'
+        : from === 'quoted'
           ? await this.catalog.productsForQuote(sql, input.items)
           : await this.catalog.productsForLines(sql, input.items);
     const coupon = input.couponCode ? await this.catalog.findCoupon(sql, input.couponCode) : null;
