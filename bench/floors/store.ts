@@ -3,8 +3,8 @@ import { v7 as uuidv7 } from 'uuid';
 import { openSqlite, type SqliteDatabase, type SqliteStatement } from '../lib/db';
 
 /**
- * The floors' SQL with the plain drivers (pg Pool of 20 like the service's MikroORM pool; better-sqlite3 with WAL and
- * busy_timeout like the service). Same tables, same rows, same statements as the service's createOrder transaction;
+ * The floors' SQL with the plain drivers (pg Pool of 20 like the service's MikroORM pool; better-sqlite3 with WAL,
+ * busy_timeout and synchronous = FULL like the service: every COMMIT synced). Same tables, same rows, same statements as the service's createOrder transaction;
  * the callback's exactly-once step is one conditional update.
  */
 
