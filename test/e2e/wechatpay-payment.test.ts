@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { OutboxMessage } from '../../src/realtime/outbox';
 import { orderTopic } from '../../src/realtime/topics';
 import { DEFAULT_MERCHANT_ID } from '../../src/shared/db/entity';
@@ -103,8 +104,9 @@ describe.each(setups)('paying with WeChat Pay on %s: payOrder, the simulator, th
   });
 
   it("a callback's event is stored in the outbox exactly as it is published (what the sweep sends when the publish fails)", async () => {
-    // On PostgreSQL the callback is applied by one statement that builds the event's outbox row itself
-    // (PaymentsService.applySuccessAtOnce): the row it wrote must be the event published from memory after it.
+    // On PostgreSQL the callback is applied by one statement that writes the payment, order, history, inbox and
+    // outbox rows and builds the event's payload itself (PaymentsService.applySuccessAtOnce): it must be that one
+    // statement, and the row it wrote must be the event published from memory after it.
     const order = await newOrder();
     const session = (await pay(order.id, 'WECHAT_NATIVE')).data.payOrder;
     const topic = orderTopic(order.id);
@@ -118,9 +120,21 @@ describe.each(setups)('paying with WeChat Pay on %s: payOrder, the simulator, th
       }
       return publish(to, payload);
     };
+    // What the service sends to PostgreSQL meanwhile: the callback's rows should all come from that one statement.
+    const sent = vi.spyOn(pg.Client.prototype, 'query');
     try {
       expect((await simulatorPay({ code_url: session.qrCodeUrl, outcome: 'SUCCESS' })).status).toBe(200);
       await eventually(async () => published, (p) => p !== undefined);
+      if (db === 'postgresql') {
+        const texts = sent.mock.calls.map(([q]) => (typeof q === 'string' ? q : (q as { text?: string }).text ?? ''));
+        const inboxWrites = texts.filter((q) => q.includes('insert into payment_notifications'));
+        expect(inboxWrites).toHaveLength(1);
+        for (const table of ['update payments', 'update orders', 'insert into order_events', 'insert into outbox']) {
+          expect(inboxWrites[0]).toContain(table);
+        }
+        // …with the payment's read in it: the general path reads the payment with its order first.
+        expect(texts.filter((q) => q.includes('from payments p join orders o'))).toEqual([]);
+      }
       const rows = await t.app.orm.em.fork().find(OutboxMessage, { topic });
       // (The PAYING event's row may still be there: published rows are deleted in batches.)
       expect(rows.map((r) => r.payload).filter((p) => (p as { orderStatus: string }).orderStatus === 'PAID')).toEqual([published]);
@@ -138,6 +152,7 @@ describe.each(setups)('paying with WeChat Pay on %s: payOrder, the simulator, th
       });
       expect(new Date(published!.occurredAt as string).toISOString()).toBe(published!.occurredAt);
     } finally {
+      sent.mockRestore();
       pubsub.publish = publish;
     }
     const state = await orderState(order.id);
