@@ -5,6 +5,7 @@ import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import type { AppConfig } from '../../config/config';
 import { ENTITIES } from './entities';
+import { registerSqliteConnection } from './wal-sync';
 import { MIGRATIONS } from '../../../migrations';
 
 /**
@@ -47,12 +48,16 @@ export function ormOptions(database: AppConfig['database'], extra: Partial<Optio
  * instead of failing at once. synchronous = FULL: every COMMIT reaches the disk before it is answered, as on
  * PostgreSQL (synchronous_commit = on), so an order, payment or callback answered is not lost by a power cut. Said
  * explicitly because better-sqlite3's default depends on the file: FULL on the connection that switches a new file to
- * WAL, NORMAL (no sync at COMMIT) when the file is already in WAL, i.e. on every later start. Group commit
- * (shared/db/sql.ts) shares one sync among the transactions that arrive together.
+ * WAL, NORMAL (no sync at COMMIT) when the file is already in WAL, i.e. on every later start. The hot paths' own
+ * transactions (shared/db/sql.ts) share one sync among those that arrive together and run it off the event loop
+ * (wal-sync.ts); they too answer only once it is done.
  */
-function sqliteSettings(db: { pragma(statement: string): unknown }, done: (err: Error | null, db: unknown) => void): void {
+function sqliteSettings(
+  db: { pragma(statement: string, options?: { simple: boolean }): unknown; name: string; memory: boolean },
+  done: (err: Error | null, db: unknown) => void,
+): void {
   try {
-    db.pragma('journal_mode = wal');
+    registerSqliteConnection(db, db.pragma('journal_mode = wal', { simple: true }));
     db.pragma('busy_timeout = 5000');
     db.pragma('synchronous = full');
     done(null, db);

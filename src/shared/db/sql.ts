@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/knex';
+import { WalSync } from './wal-sync';
 
 /**
  * Hand-written statements for the hot paths (createOrder, payOrder's bookkeeping, applying a provider result, the
@@ -18,6 +19,8 @@ export class Sql {
   private readonly queued: Array<{ sql: string; params: unknown[]; miss?: () => Error }> = [];
   /** A transaction of its own has sent BEGIN (with its first statement). */
   private began = false;
+  /** SQLite: the WAL to sync before this transaction's COMMIT is answered (`control`, `synced`). */
+  private unsynced: WalSync | null = null;
 
   /**
    * `connection`: a connection this Sql holds for a transaction of its own (`Sql.transaction`); `began`: that
@@ -61,8 +64,9 @@ export class Sql {
    *
    * On SQLite, transactions asked for in the same turn of the event loop commit together (group commit, see
    * `commitGroup`): each runs alone, one after another, inside a savepoint of one shared transaction, and each
-   * caller's promise settles only once that transaction has committed (or failed: then every member fails, nothing
-   * of any is kept). A member that throws is rolled back to its savepoint and fails alone.
+   * caller's promise settles only once that transaction has committed and its WAL is synced off the event loop
+   * (wal-sync.ts), or failed: then every member fails, nothing of any is kept. A member that throws is rolled back to
+   * its savepoint and fails alone.
    */
   static async transaction<T>(em: EntityManager, work: (sql: Sql) => Promise<T>): Promise<T> {
     if (dialectOf(em) === 'postgresql') return Sql.alone(em, work);
@@ -83,7 +87,8 @@ export class Sql {
    * (23 pages for a payment callback: payment, order, history, inbox and outbox rows and their indexes), and the
    * WAL is copied back at each checkpoint. Transactions asked for in the same turn of the event loop (several callbacks
    * or orders that arrived together) share one COMMIT, in which pages they all touch (the tail of every table and
-   * index) are written once: 5.4 pages per callback in groups of 8, measured (README, "Performance").
+   * index) are written once: 5.4 pages per callback in groups of 8, measured (README, "Performance"). The sync that
+   * makes a COMMIT durable runs on the thread pool (`control`, wal-sync.ts), so the next group can run meanwhile.
    *
    * Latency: a transaction waits for the end of the current turn (`setImmediate`), nothing more; one asked for alone
    * runs as before, without savepoints. PostgreSQL needs none of this: its connections commit in parallel.
@@ -111,15 +116,15 @@ export class Sql {
     const client = knexClient(em);
     const connection = await client.acquireConnection();
     const sql = new Sql(em, connection);
+    let out: T;
     try {
-      const out = await work(sql);
+      out = await work(sql);
       if (!sql.began && sql.dialect === 'postgresql') {
         await sql.flush(true);
       } else {
         await sql.flush();
         if (sql.began) await sql.control('commit');
       }
-      return out;
     } catch (err) {
       // After a failed COMMIT there is nothing left to roll back; the first error is the one that matters.
       if (sql.began) await sql.control('rollback').catch(() => undefined);
@@ -127,6 +132,8 @@ export class Sql {
     } finally {
       await client.releaseConnection(connection);
     }
+    await sql.synced();
+    return out;
   }
 
   /**
@@ -157,22 +164,54 @@ export class Sql {
         }
       }
       await shared.control('commit');
-      return outcomes;
     } catch (error) {
       await shared.control('rollback').catch(() => undefined);
       return members.map((_m, i) => (outcomes[i]?.ok === false ? outcomes[i]! : { ok: false, error }));
     } finally {
       await client.releaseConnection(connection);
     }
+    try {
+      await shared.synced();
+    } catch (error) {
+      return outcomes.map((o) => (o.ok ? { ok: false, error } : o));
+    }
+    return outcomes;
   }
 
+  /**
+   * BEGIN, COMMIT and the savepoints of a transaction of its own. On a SQLite file in WAL mode the transaction
+   * commits with `synchronous = NORMAL` and its WAL is synced afterwards off the event loop (`synced`, see
+   * wal-sync.ts); the connection is back to FULL as soon as the transaction has ended, for every other path.
+   */
   private async control(statement: Control): Promise<void> {
     try {
-      if (this.dialect === 'sqlite') sqliteStatement(this.connection as SqliteConnection, statement).run([]);
-      else await (this.connection as PgConnection).query(statement);
+      if (this.dialect === 'postgresql') {
+        await (this.connection as PgConnection).query(statement);
+        return;
+      }
+      const db = this.connection as SqliteConnection;
+      const wal = WalSync.of(db);
+      if (wal && statement === 'begin') sqliteStatement(db, 'pragma synchronous = normal').run([]);
+      try {
+        sqliteStatement(db, statement).run([]);
+        // A transaction that only read wrote nothing to the WAL: nothing to wait for.
+        if (wal && statement === 'commit' && wrote.has(db)) this.unsynced = wal;
+        if (statement === 'commit' || statement === 'rollback') wrote.delete(db);
+      } finally {
+        if (wal && (statement === 'commit' || statement === 'rollback') && !db.inTransaction) {
+          sqliteStatement(db, 'pragma synchronous = full').run([]);
+        }
+      }
     } catch (err) {
       throw this.em.getDriver().convertException(err as Error);
     }
+  }
+
+  /** Answers once what this transaction committed is on disk (SQLite: its WAL synced; PostgreSQL: at COMMIT already). */
+  private async synced(): Promise<void> {
+    const wal = this.unsynced;
+    this.unsynced = null;
+    if (wal) await wal.after();
   }
 
   async rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -211,6 +250,7 @@ export class Sql {
     try {
       if (this.dialect === 'sqlite') {
         const statement = sqliteStatement(connection as SqliteConnection, sql);
+        if (this.connection && !statement.readonly) wrote.add(connection as object);
         const values = params.map(sqliteValue);
         return method === 'all' ? statement.all(values) : statement.run(values).changes;
       }
@@ -335,17 +375,22 @@ function knexClient(em: EntityManager): KnexClient {
 }
 
 interface SqliteStatement {
+  readonly readonly: boolean;
   all(values: unknown[]): unknown[];
   run(values: unknown[]): { changes: number };
 }
 
 interface SqliteConnection {
   prepare(sql: string): SqliteStatement;
+  readonly inTransaction: boolean;
 }
 
 interface PgConnection {
   query(q: { name: string; text: string; values: unknown[] } | string): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }
+
+/** SQLite connections whose transaction of its own (`Sql.transaction`) has written: its COMMIT is synced. */
+const wrote = new WeakSet<object>();
 
 /** Prepared statements per SQLite connection (one per distinct SQL text; the hot paths have a few dozen). */
 const sqliteStatements = new WeakMap<object, Map<string, SqliteStatement>>();

@@ -1,0 +1,162 @@
+import { fdatasync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Orm } from '../../src/shared/db/orm';
+import { Sql } from '../../src/shared/db/sql';
+import { WalSync } from '../../src/shared/db/wal-sync';
+import { startTestApp, type TestApp } from '../helpers/app';
+
+/**
+ * SQLite's COMMIT sync off the event loop (src/shared/db/wal-sync.ts): a hot-path transaction commits with
+ * synchronous = NORMAL and is answered only once a sync of the WAL that started after its COMMIT has completed; a
+ * failed sync fails it; the connection is back to FULL for every other path as soon as the COMMIT is done.
+ */
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  return { ...fs, fdatasync: vi.fn(fs.fdatasync) };
+});
+
+type Syncing = { sync(): Promise<void> };
+const proto = WalSync.prototype as unknown as Syncing;
+
+/** Holds every WAL sync until released; counts them. */
+function gateSyncs() {
+  const original = proto.sync;
+  const gates: Array<() => void> = [];
+  let started = 0;
+  const spy = vi.spyOn(proto, 'sync').mockImplementation(async function (this: WalSync) {
+    started++;
+    await new Promise<void>((release) => gates.push(release));
+    return original.call(this);
+  });
+  return {
+    spy,
+    started: () => started,
+    releaseAll: () => gates.splice(0).forEach((release) => release()),
+    whenStarted: async (n: number) => {
+      while (started < n) await new Promise((r) => setTimeout(r, 2));
+    },
+  };
+}
+
+const settled = async (p: Promise<unknown>) => {
+  let done = false;
+  p.then(() => (done = true), () => (done = true));
+  await new Promise((r) => setTimeout(r, 20));
+  return done;
+};
+
+describe('SQLite: a transaction is answered once its WAL is synced', () => {
+  let t: TestApp;
+  let orm: Orm;
+
+  beforeAll(async () => {
+    t = await startTestApp('sqlite');
+    orm = t.app.services.orm;
+    await orm.em.getConnection().execute('create table wal_probe (id varchar(10) primary key)');
+  });
+  afterAll(async () => t?.close());
+  beforeEach(async () => orm.em.getConnection().execute('delete from wal_probe'));
+  afterEach(() => vi.restoreAllMocks());
+
+  const ids = async () =>
+    (await Sql.on(orm.em.fork()).rows<{ id: string }>('select id from wal_probe order by id')).map((r) => r.id);
+  const insert = (id: string) => Sql.transaction(orm.em, (sql) => sql.later('insert into wal_probe (id) values (?)', [id]));
+  const synchronous = async () =>
+    (await orm.em.getConnection().execute<Array<{ synchronous: number }>>('pragma synchronous'))[0]!.synchronous;
+
+  it('committed first, answered after the sync; every other path meanwhile has synchronous = FULL', async () => {
+    const gate = gateSyncs();
+    const alone = insert('a');
+    await gate.whenStarted(1);
+    expect(await ids()).toEqual(['a']);
+    expect(await synchronous()).toBe(2);
+    expect(await settled(alone)).toBe(false);
+    gate.releaseAll();
+    await alone;
+
+    // A group (asked for in the same turn) shares one COMMIT and one sync.
+    const group = Promise.all([insert('b'), insert('c'), insert('d')]);
+    await gate.whenStarted(2);
+    expect(await ids()).toEqual(['a', 'b', 'c', 'd']);
+    expect(await settled(group)).toBe(false);
+    gate.releaseAll();
+    await group;
+    expect(gate.started()).toBe(2);
+  });
+
+  it('a transaction that commits while a sync runs waits for the next one', async () => {
+    const gate = gateSyncs();
+    const first = insert('a');
+    await gate.whenStarted(1);
+    const second = insert('b');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await ids()).toEqual(['a', 'b']);
+    gate.releaseAll();
+    await first;
+    // The running sync may have begun before b's COMMIT: b is answered only after a sync that began after it.
+    await gate.whenStarted(2);
+    expect(await settled(second)).toBe(false);
+    gate.releaseAll();
+    await second;
+  });
+
+  it('a failed sync fails the transactions waiting for it; the connection goes on', async () => {
+    vi.spyOn(proto, 'sync').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    const outcomes = await Promise.allSettled([insert('a'), insert('b')]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(String((outcomes[0] as PromiseRejectedResult).reason)).toMatch(/EIO/);
+    await insert('c');
+    expect(await synchronous()).toBe(2);
+  });
+
+  it('a read-only transaction sends no COMMIT and waits for no sync', async () => {
+    const spy = vi.spyOn(proto, 'sync');
+    await Sql.transaction(orm.em, (sql) => sql.rows('select id from wal_probe'));
+    expect(spy).not.toHaveBeenCalled();
+  });
+});
+
+describe('WalSync', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'orders-walsync-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => vi.restoreAllMocks());
+
+  it('syncs the WAL file now at its path (a new one after SQLite deleted and created it again), or none if it is gone', async () => {
+    const db = join(dir, 'a.sqlite3');
+    const wal = WalSync.forDatabase(db);
+    expect(WalSync.forDatabase(join(dir, '.', 'a.sqlite3'))).toBe(wal);
+    const synced: string[] = [];
+    vi.mocked(fdatasync).mockImplementation((fd, callback) => {
+      synced.push(readlinkSync(`/proc/self/fd/${fd}`));
+      callback(null);
+    });
+
+    await wal.after();
+    expect(synced).toEqual([]);
+    writeFileSync(`${db}-wal`, 'frames');
+    await wal.after();
+    await wal.after();
+    rmSync(`${db}-wal`);
+    writeFileSync(`${db}-wal`, 'new frames');
+    await wal.after();
+    expect(synced).toEqual([`${db}-wal`, `${db}-wal`, `${db}-wal`]);
+    vi.mocked(fdatasync).mockReset();
+  });
+
+  it('callers during a running sync share the next one', async () => {
+    const gate = gateSyncs();
+    const wal = WalSync.forDatabase(join(dir, 'b.sqlite3'));
+    const first = wal.after();
+    await gate.whenStarted(1);
+    const later = [wal.after(), wal.after(), wal.after()];
+    gate.releaseAll();
+    await first;
+    await gate.whenStarted(2);
+    expect(await settled(Promise.all(later))).toBe(false);
+    gate.releaseAll();
+    await Promise.all(later);
+    expect(gate.started()).toBe(2);
+  });
+});
