@@ -4,7 +4,8 @@ import { openSqlite, type SqliteDatabase, type SqliteStatement } from '../lib/db
 
 /**
  * The floors' SQL with the plain drivers (pg Pool of 20 like the service's MikroORM pool; better-sqlite3 with WAL,
- * busy_timeout and synchronous = FULL like the service: every COMMIT synced). Same tables, same rows, same statements as the service's createOrder transaction;
+ * busy_timeout and synchronous = FULL: every COMMIT synced before it is answered, as in the service). Same tables,
+ * same rows, same statements as the service's createOrder transaction;
  * the callback's exactly-once step is one conditional update.
  */
 
