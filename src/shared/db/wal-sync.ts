@@ -31,6 +31,7 @@ export class WalSync {
     return walOf.get(connection) ?? null;
   }
 
+  /** One per database file for the life of the process (a service opens one; its descriptor stays open). */
   static forDatabase(databaseFile: string): WalSync {
     const walFile = `${resolve(databaseFile)}-wal`;
     let sync = WalSync.byFile.get(walFile);
