@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
  *
  * better-sqlite3 is synchronous: with `synchronous = FULL` every COMMIT waits for the disk (fdatasync of the WAL) on
  * the event loop, and nothing else runs meanwhile. A CPU profile of the callback workload had a third of the
- * service's busy time there (README, "Performance"). So `Sql.transaction` commits with `synchronous = NORMAL` (WAL
+ * service's busy time in COMMIT (this sync and SQLite's automatic checkpoints; README, "Performance"). So `Sql.transaction` commits with `synchronous = NORMAL` (WAL
  * frames written, not synced; consistent after a crash, by SQLite's design) and then syncs the WAL file itself on
  * libuv's thread pool, and only then answers its callers: what is answered is on disk, as with FULL. Transactions
  * that commit while a sync is running share the next one (the group commit idea again).
@@ -22,6 +22,8 @@ import { resolve } from 'node:path';
 export class WalSync {
   private running: Promise<void> | null = null;
   private waiting: Promise<void> | null = null;
+  /** The WAL file, kept open between syncs (`descriptor`). */
+  private fd: number | null = null;
   private static readonly byFile = new Map<string, WalSync>();
 
   private constructor(readonly walFile: string) {}
@@ -68,8 +70,6 @@ export class WalSync {
     if (fd === null) return;
     await new Promise<void>((done, fail) => fdatasync(fd, (err) => (err ? fail(err) : done())));
   }
-
-  private fd: number | null = null;
 
   private descriptor(): number | null {
     let current;
