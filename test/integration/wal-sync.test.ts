@@ -8,9 +8,9 @@ import { WalSync } from '../../src/shared/db/wal-sync';
 import { startTestApp, type TestApp } from '../helpers/app';
 
 /**
- * SQLite's COMMIT sync off the event loop (src/shared/db/wal-sync.ts): a hot-path transaction commits with
- * synchronous = NORMAL and is answered only once a sync of the WAL that started after its COMMIT has completed; a
- * failed sync fails it; the connection is back to FULL for every other path as soon as the COMMIT is done.
+ * SQLite's COMMIT sync off the event loop (src/shared/db/wal-sync.ts): the connection runs with synchronous = NORMAL,
+ * and every write (a hot-path transaction, an ORM flush, a statement that commits itself) is answered only once a
+ * sync of the WAL that started after its COMMIT has completed; a failed sync fails it; reads wait for nothing.
  */
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs')>();
@@ -66,12 +66,12 @@ describe('SQLite: a transaction is answered once its WAL is synced', () => {
   const synchronous = async () =>
     (await orm.em.getConnection().execute<Array<{ synchronous: number }>>('pragma synchronous'))[0]!.synchronous;
 
-  it('committed first, answered after the sync; every other path meanwhile has synchronous = FULL', async () => {
+  it('committed first, answered after the sync; reads meanwhile wait for nothing', async () => {
     const gate = gateSyncs();
     const alone = insert('a');
     await gate.whenStarted(1);
     expect(await ids()).toEqual(['a']);
-    expect(await synchronous()).toBe(2);
+    expect(await synchronous()).toBe(1);
     expect(await settled(alone)).toBe(false);
     gate.releaseAll();
     await alone;
@@ -108,12 +108,39 @@ describe('SQLite: a transaction is answered once its WAL is synced', () => {
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
     expect(String((outcomes[0] as PromiseRejectedResult).reason)).toMatch(/EIO/);
     await insert('c');
-    expect(await synchronous()).toBe(2);
+    expect(await ids()).toEqual(['a', 'b', 'c']);
   });
 
-  it('a read-only transaction sends no COMMIT and waits for no sync', async () => {
+  it('every other way a write reaches SQLite is answered only after the sync too', async () => {
+    const gate = gateSyncs();
+    const admin = t.token('admin', 'admin');
+    const writes: Array<[string, () => Promise<unknown>]> = [
+      [
+        'an ORM flush (createProduct)',
+        () => t.gql(`mutation { createProduct(input: { sku: "WAL-1", name: "w", priceAmount: 1, stock: 1 }) { id } }`, {}, admin),
+      ],
+      ['an ORM transaction with a hand-written statement', () => orm.em.fork().transactional((tx) => Sql.on(tx).run(`insert into wal_probe (id) values ('t')`))],
+      ['a statement through the ORM outside a transaction', () => orm.em.getConnection().execute(`insert into wal_probe (id) values ('n')`)],
+      ['a hand-written statement outside a transaction', () => Sql.on(orm.em.fork()).run('insert into wal_probe (id) values (?)', ['s'])],
+    ];
+    for (const [i, [name, write]] of writes.entries()) {
+      const answered = write();
+      await gate.whenStarted(i + 1);
+      expect(await settled(answered), name).toBe(false);
+      gate.releaseAll();
+      await answered;
+    }
+    expect(await ids()).toEqual(['n', 's', 't']);
+    expect((await t.gql('{ products { sku } }', {}, admin)).data.products.map((p: { sku: string }) => p.sku)).toContain('WAL-1');
+    expect(gate.started()).toBe(writes.length);
+  });
+
+  it('reads wait for no sync: a read-only transaction sends no COMMIT, ORM reads and pragmas sync nothing', async () => {
     const spy = vi.spyOn(proto, 'sync');
     await Sql.transaction(orm.em, (sql) => sql.rows('select id from wal_probe'));
+    await orm.em.fork().transactional((tx) => tx.getConnection().execute('select count(*) from wal_probe', [], 'all', tx.getTransactionContext()));
+    await t.gql('{ products { sku } }');
+    expect(await synchronous()).toBe(1);
     expect(spy).not.toHaveBeenCalled();
   });
 });

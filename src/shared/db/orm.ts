@@ -1,11 +1,11 @@
 import { MikroORM, type Options } from '@mikro-orm/core';
-import type { AbstractSqlDriver, EntityManager } from '@mikro-orm/knex';
+import { BetterSqliteKnexDialect, type AbstractSqlDriver, type EntityManager } from '@mikro-orm/knex';
 import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import type { AppConfig } from '../../config/config';
 import { ENTITIES } from './entities';
-import { registerSqliteConnection } from './wal-sync';
+import { registerSqliteConnection, syncKnexWrites } from './wal-sync';
 import { MIGRATIONS } from '../../../migrations';
 
 /**
@@ -34,6 +34,9 @@ export function ormOptions(database: AppConfig['database'], extra: Partial<Optio
       migrations: { migrationsList: MIGRATIONS.postgresql, transactional: true, allOrNothing: true, snapshot: false, silent: true },
     } as Options;
   }
+  // The connections these options open run with synchronous = NORMAL (sqliteSettings); knex's statements on them
+  // answer after the WAL's sync (wal-sync.ts).
+  syncKnexWrites(BetterSqliteKnexDialect);
   return {
     ...common,
     driver: BetterSqliteDriver,
@@ -45,21 +48,20 @@ export function ormOptions(database: AppConfig['database'], extra: Partial<Optio
 
 /**
  * Every SQLite connection, as it is opened. WAL lets readers run beside the writer; busy_timeout waits for the lock
- * instead of failing at once. synchronous = FULL: every COMMIT reaches the disk before it is answered, as on
- * PostgreSQL (synchronous_commit = on), so an order, payment or callback answered is not lost by a power cut. Said
- * explicitly because better-sqlite3's default depends on the file: FULL on the connection that switches a new file to
- * WAL, NORMAL (no sync at COMMIT) when the file is already in WAL, i.e. on every later start. The hot paths' own
- * transactions (shared/db/sql.ts) share one sync among those that arrive together and run it off the event loop
- * (wal-sync.ts); they too answer only once it is done.
+ * instead of failing at once. Durability as on PostgreSQL (synchronous_commit = on): nothing is answered before it is
+ * on disk. On a file in WAL mode that sync runs off the event loop after COMMIT (wal-sync.ts), so the connection
+ * itself runs with synchronous = NORMAL; otherwise (an in-memory database, a file that refused WAL) COMMIT syncs with
+ * FULL. Said explicitly because better-sqlite3's default depends on the file (FULL on the connection that switches a
+ * new file to WAL, NORMAL when the file is already in WAL, i.e. on every later start).
  */
 function sqliteSettings(
-  db: { pragma(statement: string, options?: { simple: boolean }): unknown; name: string; memory: boolean },
+  db: Parameters<typeof registerSqliteConnection>[0] & { pragma(statement: string, options?: { simple: boolean }): unknown },
   done: (err: Error | null, db: unknown) => void,
 ): void {
   try {
-    registerSqliteConnection(db, db.pragma('journal_mode = wal', { simple: true }));
+    const syncedHere = registerSqliteConnection(db, db.pragma('journal_mode = wal', { simple: true }));
     db.pragma('busy_timeout = 5000');
-    db.pragma('synchronous = full');
+    db.pragma(syncedHere ? 'synchronous = normal' : 'synchronous = full');
     done(null, db);
   } catch (err) {
     done(err as Error, db);

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/knex';
-import { WalSync } from './wal-sync';
+import { dueSync, noteWrite, type WalSync } from './wal-sync';
 
 /**
  * Hand-written statements for the hot paths (createOrder, payOrder's bookkeeping, applying a provider result, the
@@ -179,9 +179,8 @@ export class Sql {
   }
 
   /**
-   * BEGIN, COMMIT and the savepoints of a transaction of its own. On a SQLite file in WAL mode the transaction
-   * commits with `synchronous = NORMAL` and its WAL is synced afterwards off the event loop (`synced`, see
-   * wal-sync.ts); the connection is back to FULL as soon as the transaction has ended, for every other path.
+   * BEGIN, COMMIT and the savepoints of a transaction of its own. On a SQLite file in WAL mode, what COMMIT wrote is
+   * synced afterwards off the event loop (`synced`, see wal-sync.ts); a transaction that only read waits for nothing.
    */
   private async control(statement: Control): Promise<void> {
     try {
@@ -190,18 +189,8 @@ export class Sql {
         return;
       }
       const db = this.connection as SqliteConnection;
-      const wal = WalSync.of(db);
-      if (wal && statement === 'begin') sqliteStatement(db, 'pragma synchronous = normal').run([]);
-      try {
-        sqliteStatement(db, statement).run([]);
-        // A transaction that only read wrote nothing to the WAL: nothing to wait for.
-        if (wal && statement === 'commit' && wrote.has(db)) this.unsynced = wal;
-        if (statement === 'commit' || statement === 'rollback') wrote.delete(db);
-      } finally {
-        if (wal && (statement === 'commit' || statement === 'rollback') && !db.inTransaction) {
-          sqliteStatement(db, 'pragma synchronous = full').run([]);
-        }
-      }
+      sqliteStatement(db, statement).run([]);
+      if (statement === 'commit') this.unsynced = dueSync(db);
     } catch (err) {
       throw this.em.getDriver().convertException(err as Error);
     }
@@ -243,6 +232,7 @@ export class Sql {
     const ctx = this.connection ? null : this.em.getTransactionContext<{ client: KnexClient }>();
     const client = this.connection ? null : ctx ? ctx.client : knexClient(this.em);
     const connection = this.connection ?? (await client!.acquireConnection());
+    let autocommitted: WalSync | null = null;
     if (this.connection && !this.began && begin) {
       this.began = true;
       await this.control('begin');
@@ -250,9 +240,12 @@ export class Sql {
     try {
       if (this.dialect === 'sqlite') {
         const statement = sqliteStatement(connection as SqliteConnection, sql);
-        if (this.connection && !statement.readonly) wrote.add(connection as object);
+        if (!statement.readonly) noteWrite(connection as object);
         const values = params.map(sqliteValue);
-        return method === 'all' ? statement.all(values) : statement.run(values).changes;
+        const out = method === 'all' ? statement.all(values) : statement.run(values).changes;
+        // A write on a pooled connection committed itself: answered once it is on disk (wal-sync.ts).
+        if (client && !ctx) autocommitted = dueSync(connection as object);
+        return out;
       }
       const res = await (connection as PgConnection).query({ name: pgName(sql), text: pgText(sql), values: params.map(pgValue) });
       return method === 'all' ? res.rows : (res.rowCount ?? 0);
@@ -260,6 +253,7 @@ export class Sql {
       throw this.em.getDriver().convertException(err as Error);
     } finally {
       if (client && !ctx) await client.releaseConnection(connection);
+      await autocommitted?.after();
     }
   }
 
@@ -382,15 +376,11 @@ interface SqliteStatement {
 
 interface SqliteConnection {
   prepare(sql: string): SqliteStatement;
-  readonly inTransaction: boolean;
 }
 
 interface PgConnection {
   query(q: { name: string; text: string; values: unknown[] } | string): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }
-
-/** SQLite connections whose transaction of its own (`Sql.transaction`) has written: its COMMIT is synced. */
-const wrote = new WeakSet<object>();
 
 /** Prepared statements per SQLite connection (one per distinct SQL text; the hot paths have a few dozen). */
 const sqliteStatements = new WeakMap<object, Map<string, SqliteStatement>>();
