@@ -103,6 +103,40 @@ describe.each(setups)('paying with WeChat Pay on %s: payOrder, the simulator, th
     expect(late.events[0].paymentStatusChanged).toMatchObject({ orderStatus: 'PAID', paymentStatus: 'SUCCEEDED' });
   });
 
+  it("a first payOrder saves its payment with the order's read (one statement on PostgreSQL); a payOrder refused saves none", async () => {
+    const order = await newOrder();
+    expect(codeOf(await pay(order.id, 'WECHAT_NATIVE', {}, t.token('mallory')))).toBe('NOT_FOUND');
+    expect(codeOf(await pay(order.id, 'WECHAT_JSAPI'))).toBe('BAD_USER_INPUT');
+    expect((await orderState(order.id)).payments).toEqual([]);
+
+    const sent = vi.spyOn(pg.Client.prototype, 'query');
+    let res;
+    let texts: string[];
+    try {
+      res = await pay(order.id, 'WECHAT_NATIVE');
+      texts = sent.mock.calls.map(([q]) => (typeof q === 'string' ? q : (q as { text?: string }).text ?? ''));
+    } finally {
+      sent.mockRestore();
+    }
+    expect(res.errors).toBeUndefined();
+    const { payment } = res.data.payOrder;
+    if (db === 'postgresql') {
+      const inserts = texts.filter((q) => q.includes('insert into payments'));
+      expect(inserts).toHaveLength(1);
+      expect(inserts[0]).toContain('select * from orders where id');
+      expect(texts.filter((q) => q.includes('from orders o left join payments'))).toEqual([]);
+    }
+    const { expiresAt } = (await t.gql(`query($id: ID!) { order(id: $id) { expiresAt } }`, { id: order.id }, alice)).data.order;
+    expect(payment).toMatchObject({ channel: 'WECHAT_NATIVE', status: 'PENDING', amount: order.totalAmount, currency: 'CNY', expiresAt });
+    expect((await orderState(order.id)).payments).toEqual([expect.objectContaining({ paymentNo: payment.paymentNo, status: 'PENDING' })]);
+    expect(sim.store.find({ out_trade_no: payment.paymentNo })).toBeTruthy();
+
+    const cancelled = await newOrder();
+    expect((await t.gql(`mutation($id: ID!) { cancelOrder(orderId: $id) { status } }`, { id: cancelled.id }, alice)).errors).toBeUndefined();
+    expect(codeOf(await pay(cancelled.id, 'WECHAT_NATIVE'))).toBe('INVALID_TRANSITION');
+    expect((await orderState(cancelled.id)).payments).toEqual([]);
+  });
+
   it("a callback's event is stored in the outbox exactly as it is published (what the sweep sends when the publish fails)", async () => {
     // On PostgreSQL the callback is applied by one statement that writes the payment, order, history, inbox and
     // outbox rows and builds the event's payload itself (PaymentsService.applySuccessAtOnce): it must be that one

@@ -29,6 +29,11 @@ export class ProviderRegistry {
     return provider?.channels.includes(channel) ? provider : undefined;
   }
 
+  /** The merchants that can take a channel. */
+  merchantsFor(channel: PaymentChannel): string[] {
+    return [...this.byMerchant.keys()].filter((merchantId) => this.forChannel(merchantId, channel));
+  }
+
   byName(merchantId: string, name: string): PaymentProvider | undefined {
     return this.byMerchant.get(merchantId)?.get(name as ProviderName);
   }
