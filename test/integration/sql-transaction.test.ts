@@ -105,6 +105,33 @@ describe.each(databases)('hand-written transactions on %s', (db) => {
     expect(await rows()).toEqual([{ id: 'a', n: 2 }, { id: 'b', n: 2 }]);
   });
 
+  it('together, failing before any has succeeded and failing last: each undone alone, every write of it', async () => {
+    const failing = (id: string, n: number) => async (sql: Sql) => {
+      await insert(sql, id, n);
+      await bump(sql, 41);
+    };
+    const outcomes = await Promise.allSettled([
+      Sql.transaction(orm.em, failing('b', 2)),
+      Sql.transaction(orm.em, failing('c', 3)),
+      Sql.transaction(orm.em, (sql) => insert(sql, 'd', 4)),
+      Sql.transaction(orm.em, failing('e', 5)),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'fulfilled', 'rejected']);
+    expect(outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason)).toEqual([
+      expect.any(Missed),
+      expect.any(Missed),
+      expect.any(Missed),
+    ]);
+    expect(await rows()).toEqual([{ id: 'a', n: 1 }, { id: 'd', n: 4 }]);
+
+    const allFailed = await Promise.allSettled([Sql.transaction(orm.em, failing('f', 6)), Sql.transaction(orm.em, failing('g', 7))]);
+    expect(allFailed.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(await rows()).toEqual([{ id: 'a', n: 1 }, { id: 'd', n: 4 }]);
+    // No transaction left open: the next ones commit and are seen.
+    await Promise.all([Sql.transaction(orm.em, (sql) => insert(sql, 'h', 8)), Sql.transaction(orm.em, (sql) => insert(sql, 'i', 9))]);
+    expect((await rows()).map((r) => r.id)).toEqual(['a', 'd', 'h', 'i']);
+  });
+
   it('a burst of 75 transactions asked for at once: all commit, each once', async () => {
     const ids = Array.from({ length: 75 }, (_, i) => `b${i}`);
     await Promise.all(ids.map((id, i) => Sql.transaction(orm.em, (sql) => insert(sql, id, i))));

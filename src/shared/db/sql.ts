@@ -24,7 +24,7 @@ export class Sql {
 
   /**
    * `connection`: a connection this Sql holds for a transaction of its own (`Sql.transaction`); `began`: that
-   * transaction is already open (a member of a SQLite commit group, inside its savepoint).
+   * transaction is already open (a member of a SQLite commit group).
    */
   private constructor(
     private readonly em: EntityManager,
@@ -63,10 +63,9 @@ export class Sql {
    * PostgreSQL is a system call on each side, and on these machines system calls dominate (README, "Performance").
    *
    * On SQLite, transactions asked for in the same turn of the event loop commit together (group commit, see
-   * `commitGroup`): each runs alone, one after another, inside a savepoint of one shared transaction, and each
-   * caller's promise settles only once that transaction has committed and its WAL is synced off the event loop
-   * (wal-sync.ts), or failed: then every member fails, nothing of any is kept. A member that throws is rolled back to
-   * its savepoint and fails alone.
+   * `commitGroup`): each runs alone, one after another, in one shared transaction, and each caller's promise settles
+   * only once that transaction has committed and its WAL is synced off the event loop (wal-sync.ts), or failed: then
+   * every member fails, nothing of any is kept. A member that throws is undone alone (see `together`) and fails alone.
    */
   static async transaction<T>(em: EntityManager, work: (sql: Sql) => Promise<T>): Promise<T> {
     if (dialectOf(em) === 'postgresql') return Sql.alone(em, work);
@@ -137,35 +136,52 @@ export class Sql {
   }
 
   /**
-   * A SQLite commit group's transactions as one (`commitGroup`): BEGIN, each member's work in turn inside a
-   * savepoint (rolled back to it when the work throws: that member alone fails), one COMMIT. A failed BEGIN or
-   * COMMIT fails every member, and nothing of any is kept. Answers each member's outcome once COMMIT is done.
+   * A SQLite commit group's transactions as one (`commitGroup`): BEGIN, each member's work in turn, one COMMIT. A
+   * member that throws is undone alone: rolled back to the savepoint taken before it, or, while no member before it
+   * has succeeded (nothing else to keep), by rolling the whole transaction back and beginning again for the rest; so
+   * the leading members need no savepoint, and the last one no RELEASE (COMMIT releases it). A failed BEGIN or COMMIT
+   * fails every member, and nothing of any is kept. Answers each member's outcome once COMMIT is done.
    */
   private static async together(members: ReadonlyArray<GroupMember<unknown>>): Promise<Settled[]> {
     const client = knexClient(members[0]!.em);
     const connection = await client.acquireConnection();
     const outcomes: Settled[] = [];
     const shared = new Sql(members[0]!.em, connection);
+    let open = false;
+    // Work of an earlier member to keep: the next one runs inside a savepoint.
+    let keeping = false;
     try {
       await shared.control('begin');
-      for (const m of members) {
+      open = true;
+      for (const [i, m] of members.entries()) {
+        const last = i === members.length - 1;
         const sql = new Sql(m.em, connection, true);
-        await sql.control('savepoint grouped');
+        if (keeping) await sql.control('savepoint grouped');
         try {
           const value = await m.work(sql);
           await sql.flush();
-          await sql.control('release grouped');
+          if (keeping && !last) await sql.control('release grouped');
           outcomes.push({ ok: true, value });
+          keeping = true;
         } catch (error) {
-          // Rolling back to the savepoint undoes this member only; if even that fails, the catch below ends them all.
-          await sql.control('rollback to grouped');
-          await sql.control('release grouped');
+          // Undoing this member only; if even that fails, the catch below ends them all.
+          if (keeping) {
+            await sql.control('rollback to grouped');
+            if (!last) await sql.control('release grouped');
+          } else {
+            await shared.control('rollback');
+            open = false;
+            if (!last) {
+              await shared.control('begin');
+              open = true;
+            }
+          }
           outcomes.push({ ok: false, error });
         }
       }
-      await shared.control('commit');
+      if (open) await shared.control('commit');
     } catch (error) {
-      await shared.control('rollback').catch(() => undefined);
+      if (open) await shared.control('rollback').catch(() => undefined);
       return members.map((_m, i) => (outcomes[i]?.ok === false ? outcomes[i]! : { ok: false, error }));
     } finally {
       await client.releaseConnection(connection);
