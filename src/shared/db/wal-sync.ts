@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /**
@@ -59,9 +59,9 @@ export class WalSync {
   }
 
   /**
-   * fdatasync of the WAL on the thread pool: one hop, on a descriptor kept open. Before each sync the descriptor is
-   * checked against the file now at the WAL's path (two system calls on the loop, microseconds), so a WAL that SQLite
-   * deleted and created again (its last connection closed) is never mistaken for the current one.
+   * fdatasync of the WAL on the thread pool: one hop, on a descriptor kept open. Before each sync the descriptor's file
+   * is checked to be still linked (one fstat on the loop), so a WAL that SQLite deleted and created again (its last
+   * connection closed) is never mistaken for the current one: the file at the WAL's path is opened instead.
    */
   private async sync(): Promise<void> {
     const fd = this.descriptor();
@@ -70,17 +70,17 @@ export class WalSync {
   }
 
   private descriptor(): number | null {
-    let current;
-    try {
-      current = statSync(this.walFile);
-    } catch (err) {
-      // No WAL file: the last connection closed, checkpointed (synced) everything and deleted it.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      this.closeDescriptor();
-      return null;
+    // The file held open was deleted (the last connection closed, checkpointed everything and removed it): look again.
+    if (this.fd !== null && fstatSync(this.fd).nlink === 0) this.closeDescriptor();
+    if (this.fd === null) {
+      try {
+        this.fd = openSync(this.walFile, 'r');
+      } catch (err) {
+        // No WAL file: nothing written since it was removed, nothing to sync.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        return null;
+      }
     }
-    if (this.fd !== null && fstatSync(this.fd).ino !== current.ino) this.closeDescriptor();
-    this.fd ??= openSync(this.walFile, 'r');
     return this.fd;
   }
 
