@@ -440,7 +440,12 @@ describe.each(setups)('Alipay notifications on %s (POST /notify/alipay)', (_name
       expect(state.history.filter((h: any) => h.to === 'PAID')).toHaveLength(1);
       const rows = (await notifications()).filter((x) => [attempt.notificationId, known.notifyId, unknown.notifyId].includes(x.notificationId));
       expect(rows.find((r) => r.notificationId === known.notifyId)).toMatchObject({ outcome: 'duplicate', flagged: false });
-      expect(rows.find((r) => r.notificationId === attempt.notificationId)).toMatchObject({ outcome: 'duplicate', flagged: false });
+      // Alipay's own notification may beat the refund call's answer into the service (seen under load): then it is the
+      // one that applies the refund and the answer finds it done. Either way the refund counts once (refundedAmount).
+      expect(rows.find((r) => r.notificationId === attempt.notificationId)).toMatchObject({
+        outcome: expect.stringMatching(/^(duplicate|applied)$/),
+        flagged: false,
+      });
       expect(rows.find((r) => r.notificationId === unknown.notifyId)).toMatchObject({ outcome: 'flagged', reason: expect.stringContaining('unknown refund') });
     });
 
