@@ -2,7 +2,7 @@
  * `node dist/bench/tools/sqlite-commit.js [auto|worker|none] [intervalMs] [backstopPages] [perGroup] [gapMs] [seconds]`:
  * how long a group commit holds the event loop on SQLite, and what WAL checkpoints add to it. better-sqlite3 alone
  * (no service): transactions like createOrder's (4 rows with three indexes, one row of another table), `perGroup` of
- * them per BEGIN/COMMIT, one group every `gapMs`, with `synchronous = NORMAL` as the service's hot paths commit
+ * them per BEGIN/COMMIT, one group every `gapMs`, with `synchronous = NORMAL` as the service's connections commit
  * (src/shared/db/wal-sync.ts). Checkpoints:
  * - `auto`: SQLite's own, inside COMMIT once the WAL passes `backstopPages` (default 1 000, SQLite's default);
  * - `worker`: a worker thread with its own connection runs `wal_checkpoint(PASSIVE)` every `intervalMs`, and the

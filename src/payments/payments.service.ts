@@ -94,9 +94,8 @@ export class PaymentsService {
     if (!order || order.customerId !== user.id) throw notFound('Order');
     assertPayable(order, now);
     const provider = this.provider(order.merchantId, input.channel);
-    if (!inputComplete(input)) {
-      throw badInput(input.channel === PaymentChannel.WECHAT_JSAPI ? 'WECHAT_JSAPI needs the payer openid' : 'WECHAT_H5 needs the payer clientIp');
-    }
+    const missing = missingInput(input);
+    if (missing) throw badInput(missing);
 
     const same = live.find(
       (p) => p.status === PaymentStatus.PENDING && p.channel === input.channel && (!p.expiresAt || p.expiresAt > new Date()),
@@ -202,18 +201,21 @@ export class PaymentsService {
     const sql = Sql.on(em);
     // Every column of the payments table, from the entity's metadata, prefixed apart from the order's.
     const columns = em.getMetadata().get(Payment.name).props.flatMap((prop) => prop.fieldNames ?? []);
+    const paymentColumns = columns.map((c) => `p.${c} as p_${c}`).join(', ');
+    const open = OPEN_AT_PROVIDER.map(() => '?').join(', ');
     const merchants = request ? this.registry.merchantsFor(request.input.channel) : [];
-    const insert = sql.batchesWrites && request && inputComplete(request.input) && merchants.length ? this.newPayment(request.input.channel, request.now) : null;
+    const insert =
+      sql.batchesWrites && request && !missingInput(request.input) && merchants.length ? this.newPayment(request.input.channel, request.now) : null;
     const rows = insert
       ? await sql.rows<Record<string, unknown>>(
           `with o as (select * from orders where id = ?),
-             p as (select * from payments where order_id = ? and status in (${OPEN_AT_PROVIDER.map(() => '?').join(', ')})),
+             p as (select * from payments where order_id = ? and status in (${open})),
              inserted as (${PAYMENT_INSERT}
                select ?, o.merchant_id, ?, ?, o.id, ?, ?, ?, o.total_amount, o.currency, o.expires_at, ?, 0, 1 from o
                where o.customer_id = ? and o.merchant_id = any(?) and o.status in (?, ?) and (o.expires_at is null or o.expires_at > ?)
                  and not exists (select 1 from p)
                returning id)
-           select o.*, ${columns.map((c) => `p.${c} as p_${c}`).join(', ')}, (select count(*) from inserted) as payment_saved
+           select o.*, ${paymentColumns}, (select count(*) from inserted) as payment_saved
            from o left join p on true order by p.id`,
           [
             ...[orderId, orderId, ...OPEN_AT_PROVIDER],
@@ -222,8 +224,8 @@ export class PaymentsService {
           ],
         )
       : await sql.rows<Record<string, unknown>>(
-          `select o.*, ${columns.map((c) => `p.${c} as p_${c}`).join(', ')}
-           from orders o left join payments p on p.order_id = o.id and p.status in (${OPEN_AT_PROVIDER.map(() => '?').join(', ')})
+          `select o.*, ${paymentColumns}
+           from orders o left join payments p on p.order_id = o.id and p.status in (${open})
            where o.id = ? order by p.id`,
           [...OPEN_AT_PROVIDER, orderId],
         );
@@ -831,11 +833,11 @@ function paymentOf(order: Order) {
   } satisfies Partial<Payment>;
 }
 
-/** WeChat's JSAPI needs the payer's openid and H5 the payer's IP address. */
-function inputComplete(input: PayInput): boolean {
-  if (input.channel === PaymentChannel.WECHAT_JSAPI) return Boolean(input.openid);
-  if (input.channel === PaymentChannel.WECHAT_H5) return Boolean(input.clientIp);
-  return true;
+/** What a channel needs from the payer and the input lacks (WeChat's JSAPI: the openid; H5: the IP address), or null. */
+function missingInput(input: PayInput): string | null {
+  if (input.channel === PaymentChannel.WECHAT_JSAPI && !input.openid) return 'WECHAT_JSAPI needs the payer openid';
+  if (input.channel === PaymentChannel.WECHAT_H5 && !input.clientIp) return 'WECHAT_H5 needs the payer clientIp';
+  return null;
 }
 
 function assertPayable(order: Order, now: Date): void {
