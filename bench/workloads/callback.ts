@@ -134,6 +134,8 @@ interface RateResult {
   dropped: number;
   sentBatches: number;
   droppedByBatch: Map<number, number>;
+  /** Reply latency by kind of delivery: a lone genuine one, either of a duplicate pair, a forged one. */
+  byKind?: Record<'single' | 'duplicatePair' | 'forged', LatencySummary>;
 }
 
 async function ratePhase(target: Target, batches: SignedNotification[][], rate: number, durationMs: number, fraction: number): Promise<RateResult> {
@@ -141,14 +143,22 @@ async function ratePhase(target: Target, batches: SignedNotification[][], rate: 
   let sentBatches = 0;
   await target.loopDelay(true);
   const meter = new CpuMeter(target.pid);
+  const warmupMs = Math.min(1000, durationMs * 0.1);
+  const firstRecorded = Math.ceil((warmupMs * batchRate) / 1000);
+  const kinds = { single: [] as number[], duplicatePair: [] as number[], forged: [] as number[] };
   const r = await openLoop({
     url: target.url,
     rate: batchRate,
     durationMs,
-    warmupMs: Math.min(1000, durationMs * 0.1),
+    warmupMs,
     next: (i) => {
       sentBatches = i + 1;
       return batches[i % batches.length]!.map(notifyRequest);
+    },
+    onResult: (latency, ok, i) => {
+      if (!ok || i < firstRecorded) return;
+      const b = batches[i % batches.length]!;
+      (b.length > 1 ? kinds.duplicatePair : b[0]!.forged ? kinds.forged : kinds.single).push(latency);
     },
   });
   const cpu = meter.stop();
@@ -163,6 +173,7 @@ async function ratePhase(target: Target, batches: SignedNotification[][], rate: 
     dropped: r.dropped,
     sentBatches,
     droppedByBatch: r.droppedByBatch,
+    byKind: { single: summarize(kinds.single), duplicatePair: summarize(kinds.duplicatePair), forged: summarize(kinds.forged) },
   };
 }
 
@@ -292,7 +303,7 @@ export async function runCallback(ctx: Ctx, driver: Driver): Promise<WorkloadRes
         tally(tallies[t.kind], phaseBatches, p.sentBatches, p.droppedByBatch);
         phases[t.kind].push(p);
         ctx.log(
-          `  ${t.label} @${Math.round(fraction * 100)}% of ${own ? "the service's" : "the floor's"} max (${p.rate}/s): reply p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, event-loop delay p99 ${p.loopDelay?.p99} ms (max ${p.loopDelay?.max}), achieved ${p.achievedRate}/s, unexpected ${p.unexpected}, not sent ${p.dropped}`,
+          `  ${t.label} @${Math.round(fraction * 100)}% of ${own ? "the service's" : "the floor's"} max (${p.rate}/s): reply p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, event-loop delay p99 ${p.loopDelay?.p99} ms (max ${p.loopDelay?.max}), achieved ${p.achievedRate}/s, unexpected ${p.unexpected}, not sent ${p.dropped}; p99 by kind: lone ${p.byKind?.single.p99}, duplicate pairs ${p.byKind?.duplicatePair.p99}, forged ${p.byKind?.forged.p99} ms`,
         );
       }
     }

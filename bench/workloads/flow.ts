@@ -176,10 +176,12 @@ export async function runFlow(ctx: Ctx, driver: Driver): Promise<WorkloadResult>
     const i1 = await service.sql();
     const idlePerMs = (i1.total - i0.total) / idleMs;
 
-    // Warm-up, then one flow alone with its statements recorded.
-    const warmers = await runner.customers(8, 0);
+    // Warm-up, then one flow alone with its statements recorded. Ten seconds: after 3 s, V8's optimizing compiler
+    // still took about 16 % of the service's CPU in the measured phase (perf, 2026-11-27), and the service's CPU per
+    // flow fell from 9.2 ms (6 s phase) to 5.6 ms (30 s phase) as it settled: a service in production is warm.
+    const warmers = await runner.customers(16, 0);
     all.push(...warmers);
-    await runner.run(warmers, ctx.opts.quick ? 1000 : 3000);
+    await runner.run(warmers, ctx.opts.quick ? 1000 : 10_000);
     await sleep(300);
     await service.sqlTrace(true);
     await runner.flow(warmers[0]!);
@@ -188,7 +190,7 @@ export async function runFlow(ctx: Ctx, driver: Driver): Promise<WorkloadResult>
     ctx.log(`    one flow on ${driver}: ${trace.length} statements (recorded in the JSON)`);
 
     const phases: Phase[] = [];
-    let offset = 8;
+    let offset = warmers.length;
     for (const c of ctx.opts.concurrency) {
       const customers = await runner.customers(c, offset);
       offset += c;
