@@ -4,10 +4,12 @@ import { Migration20261126112831_initial as sqlite_Migration20261126112831_initi
 import { Migration20261126113710_payments as sqlite_Migration20261126113710_payments } from './sqlite/Migration20261126113710_payments';
 import { Migration20261126114618_lifecycle as sqlite_Migration20261126114618_lifecycle } from './sqlite/Migration20261126114618_lifecycle';
 import { Migration20261126121116_reconciliation as sqlite_Migration20261126121116_reconciliation } from './sqlite/Migration20261126121116_reconciliation';
+import { Migration20261127180102_lean_indexes as sqlite_Migration20261127180102_lean_indexes } from './sqlite/Migration20261127180102_lean_indexes';
 import { Migration20261126112831_initial as postgresql_Migration20261126112831_initial } from './postgresql/Migration20261126112831_initial';
 import { Migration20261126113710_payments as postgresql_Migration20261126113710_payments } from './postgresql/Migration20261126113710_payments';
 import { Migration20261126114619_lifecycle as postgresql_Migration20261126114619_lifecycle } from './postgresql/Migration20261126114619_lifecycle';
 import { Migration20261126121116_reconciliation as postgresql_Migration20261126121116_reconciliation } from './postgresql/Migration20261126121116_reconciliation';
+import { Migration20261127180103_lean_indexes as postgresql_Migration20261127180103_lean_indexes } from './postgresql/Migration20261127180103_lean_indexes';
 
 /**
  * The committed migrations, one list per driver, in order. Listed explicitly (not globbed) so the same list works
@@ -19,11 +21,13 @@ export const MIGRATIONS: { sqlite: MigrationObject[]; postgresql: MigrationObjec
     { name: 'Migration20261126113710_payments', class: sqlite_Migration20261126113710_payments },
     { name: 'Migration20261126114618_lifecycle', class: sqlite_Migration20261126114618_lifecycle },
     { name: 'Migration20261126121116_reconciliation', class: sqlite_Migration20261126121116_reconciliation },
+    { name: 'Migration20261127180102_lean_indexes', class: sqlite_Migration20261127180102_lean_indexes },
   ],
   postgresql: [
     { name: 'Migration20261126112831_initial', class: postgresql_Migration20261126112831_initial },
     { name: 'Migration20261126113710_payments', class: postgresql_Migration20261126113710_payments },
     { name: 'Migration20261126114619_lifecycle', class: postgresql_Migration20261126114619_lifecycle },
     { name: 'Migration20261126121116_reconciliation', class: postgresql_Migration20261126121116_reconciliation },
+    { name: 'Migration20261127180103_lean_indexes', class: postgresql_Migration20261127180103_lean_indexes },
   ],
 };

@@ -12,7 +12,8 @@ export class OrderEvent {
   @PrimaryKey({ type: 'uuid' })
   id: string = newId();
 
-  @ManyToOne('Order', { deleteRule: 'cascade' })
+  // index: false — the (order, at) index serves every lookup by order; SQLite would otherwise add one on order alone.
+  @ManyToOne('Order', { deleteRule: 'cascade', index: false })
   order!: Order;
 
   @Field(() => OrderStatus, { nullable: true })

@@ -11,11 +11,13 @@ import { RefundStatus } from './payment-status';
 @Entity({ tableName: 'refunds' })
 @Unique({ properties: ['orderId', 'idempotencyKey'] })
 @Index({ properties: ['status', 'nextQueryAt'] })
+@Index({ properties: ['merchantId'] })
 export class Refund extends BaseEntity<'status' | 'version' | 'attempts'> {
   @Field(() => ID)
   declare id: string;
 
-  @Property({ type: 'uuid', index: true })
+  // Indexed by the unique (orderId, idempotencyKey), which every lookup by order uses.
+  @Property({ type: 'uuid' })
   orderId!: string;
 
   @Field(() => ID)

@@ -19,6 +19,7 @@ export const DISCREPANCY_STATES: readonly DiscrepancyState[] = ['open', 'repaire
 @Unique({ properties: ['reportId', 'subject'] })
 @Index({ properties: ['provider', 'date', 'id'] })
 @Index({ properties: ['state', 'id'] })
+@Index({ properties: ['merchantId'] })
 export class Discrepancy extends BaseEntity<'state' | 'version'> {
   @Field(() => ID)
   declare id: string;

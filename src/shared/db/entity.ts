@@ -19,7 +19,9 @@ export abstract class BaseEntity<Optional extends string = never> {
   @PrimaryKey({ type: 'uuid' })
   id: string = newId();
 
-  @Property({ length: 64, index: true })
+  // No index of its own: a table queried by merchant indexes it with what it is queried by (e.g. products'
+  // unique (merchant_id, sku)); a lone merchant_id index is only a write on every insert and status change.
+  @Property({ length: 64 })
   merchantId: string = DEFAULT_MERCHANT_ID;
 
   @Field(() => Date)
