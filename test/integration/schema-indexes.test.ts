@@ -22,11 +22,11 @@ interface IndexDef {
 }
 
 const QUERIES = {
-  sqlite: `select m.name as "table", il.name as name, il."unique" as "unique", ii.name as "column", ii.seqno as seq
+  sqlite: `select m.name as "table", il.name as name, il."unique" as "unique", ii.name as "column"
              from sqlite_master m join pragma_index_list(m.name) il join pragma_index_info(il.name) ii
             where m.type = 'table' and m.name not like 'sqlite_%' and m.name <> 'mikro_orm_migrations'
             order by 1, 2, ii.seqno`,
-  postgresql: `select t.relname as "table", i.relname as name, x.indisunique as "unique", a.attname as "column", k.n as seq
+  postgresql: `select t.relname as "table", i.relname as name, x.indisunique as "unique", a.attname as "column"
                  from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid
                  join pg_namespace ns on ns.oid = t.relnamespace
                  cross join lateral unnest(x.indkey::int2[]) with ordinality as k(attnum, n)
