@@ -39,9 +39,10 @@ export interface OpenLoopOptions {
   onDispatch?(index: number, intendedAt: number): void;
   /**
    * Called with each finished request's latency (ms from its intended time), whether it was as expected, its batch
-   * index and how it ended (`ok`, `unexpected` answer, transport `error`, `timeout`).
+   * index, how it ended (`ok`, `unexpected` answer, transport `error`, `timeout`) and whether it was sent after the
+   * warm-up (so recorded in `latencies` when ok).
    */
-  onResult?(latencyMs: number, ok: boolean, index: number, kind: 'ok' | 'unexpected' | 'error' | 'timeout'): void;
+  onResult?(latencyMs: number, ok: boolean, index: number, kind: 'ok' | 'unexpected' | 'error' | 'timeout', recorded: boolean): void;
 }
 
 export interface OpenLoopResult {
@@ -132,7 +133,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
       else if (kind === 'error') errors++;
       else timeouts++;
       if (kind !== 'ok' && detail && sampleErrors.length < 5) sampleErrors.push(`${kind}: ${detail}`.slice(0, 300));
-      o.onResult?.(latency, kind === 'ok', index, kind);
+      o.onResult?.(latency, kind === 'ok', index, kind, record);
       maybeDone();
     };
     const body = typeof req.body === 'string' ? Buffer.from(req.body) : req.body;

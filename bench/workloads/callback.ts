@@ -143,20 +143,18 @@ async function ratePhase(target: Target, batches: SignedNotification[][], rate: 
   let sentBatches = 0;
   await target.loopDelay(true);
   const meter = new CpuMeter(target.pid);
-  const warmupMs = Math.min(1000, durationMs * 0.1);
-  const firstRecorded = Math.ceil((warmupMs * batchRate) / 1000);
   const kinds = { single: [] as number[], duplicatePair: [] as number[], forged: [] as number[] };
   const r = await openLoop({
     url: target.url,
     rate: batchRate,
     durationMs,
-    warmupMs,
+    warmupMs: Math.min(1000, durationMs * 0.1),
     next: (i) => {
       sentBatches = i + 1;
       return batches[i % batches.length]!.map(notifyRequest);
     },
-    onResult: (latency, ok, i) => {
-      if (!ok || i < firstRecorded) return;
+    onResult: (latency, ok, i, _kind, recorded) => {
+      if (!ok || !recorded) return;
       const b = batches[i % batches.length]!;
       (b.length > 1 ? kinds.duplicatePair : b[0]!.forged ? kinds.forged : kinds.single).push(latency);
     },
